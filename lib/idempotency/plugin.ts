@@ -1,0 +1,195 @@
+/**
+ * The idempotency plugin shared by every service and the checkout API (SPEC §4).
+ *
+ * A route opts in with `config: { idempotent: true }`. For such a route:
+ *  - preValidation: the Idempotency-Key header is required and well-formed (400 otherwise);
+ *    schema validation runs next, so a bad request is rejected before any record exists;
+ *  - preHandler: the key is claimed atomically, scoped by tenant, against a fingerprint of the
+ *    request. A finished key replays its stored response; a different request under the key
+ *    gets 422; a key in flight elsewhere is waited on (bounded), then 409 + Retry-After.
+ *    On a claim, a transaction is opened and handed to the handler as `request.idempotency.tx`;
+ *  - onSend: the outcome decides what commits. 2xx/3xx: the handler's effects and the stored
+ *    response commit in ONE transaction. 4xx (a business answer such as a decline): effects are
+ *    rolled back, the answer is stored and will be replayed. 5xx: everything is rolled back and
+ *    the claim released, so a retry runs the handler again.
+ * Requests the plugin itself rejects (400/401/409/422) never change a stored record.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import path from 'node:path';
+import type { PoolClient } from 'pg';
+import { Problem } from '../http/problem';
+import { IDEMPOTENCY_KEY_PATTERN, requestFingerprint } from './fingerprint';
+import * as store from './store';
+import type { IdempotencyOptions } from './types';
+
+export type { IdempotencyOptions, IdempotencyContext } from './types';
+export { purgeExpired } from './store';
+
+/** Absolute folder of the plugin's SQL migrations; every service migrates it with its own. */
+export const idempotencyMigrations = path.join(__dirname, 'migrations');
+
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+export const REPLAYED_HEADER = 'Idempotent-Replayed';
+/** Response headers worth replaying; anything else (dates, connection, rate limits) is per response. */
+const REPLAYED_HEADERS = ['content-type', 'location'];
+
+interface Claim {
+  tenant: string;
+  key: string;
+  owner: string;
+  tx: PoolClient;
+  settled: boolean;
+}
+
+const claims = new WeakMap<FastifyRequest, Claim>();
+
+function isIdempotent(request: FastifyRequest): boolean {
+  return request.routeOptions.config?.idempotent === true;
+}
+
+export function idempotencyKeyOf(request: FastifyRequest): string {
+  const raw = request.headers[IDEMPOTENCY_KEY_HEADER];
+  if (raw === undefined || raw === '') throw new Problem('idempotency-key-missing');
+  if (typeof raw !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(raw)) {
+    throw new Problem('idempotency-key-invalid', 'Idempotency-Key must be 1-255 printable ASCII characters');
+  }
+  return raw;
+}
+
+function replay(reply: FastifyReply, response: store.StoredResponse): FastifyReply {
+  for (const [name, value] of Object.entries(response.headers)) reply.header(name, value);
+  return reply.code(response.status).header(REPLAYED_HEADER, 'true').send(response.body);
+}
+
+async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions): Promise<void> {
+  const { pool } = opts;
+  app.decorateRequest('idempotency', null);
+
+  app.addHook('preValidation', async (request) => {
+    if (isIdempotent(request)) idempotencyKeyOf(request);
+  });
+
+  app.addHook('preHandler', async (request, reply) => {
+    if (!isIdempotent(request)) return;
+    const key = idempotencyKeyOf(request);
+    const tenant = opts.tenantOf(request);
+    const fingerprint = requestFingerprint(request.method, request.url.split('?')[0]!, request.body);
+
+    const result = await store.claim(pool, { tenant, key, fingerprint, leaseMs: opts.leaseMs, waitMs: opts.waitMs });
+    switch (result.kind) {
+      case 'replay':
+        return replay(reply, result.response);
+      case 'mismatch':
+        throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
+      case 'busy':
+        throw new Problem('idempotency-key-in-use', 'Retry after the original request finishes', {}, {
+          'Retry-After': String(result.retryAfterSeconds),
+        });
+      case 'claimed':
+        break;
+    }
+
+    let tx: PoolClient | undefined;
+    try {
+      tx = await pool.connect();
+      await tx.query('BEGIN');
+      if (!(await store.lockClaim(tx, tenant, key, result.owner))) {
+        throw new Problem('idempotency-key-in-use', 'The claim on this key was taken over', {}, { 'Retry-After': '1' });
+      }
+    } catch (err) {
+      if (tx) {
+        await tx.query('ROLLBACK').catch(() => undefined);
+        tx.release();
+      }
+      await store.release(pool, tenant, key, result.owner).catch(() => undefined);
+      throw err instanceof Problem ? err : new Problem('unavailable', 'The database is unavailable');
+    }
+    if (result.takeover) request.log.warn({ key }, 'took over an expired idempotency claim');
+    claims.set(request, { tenant, key, owner: result.owner, tx, settled: false });
+    request.idempotency = { tenant, key, tx };
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const claim = claims.get(request);
+    if (!claim || claim.settled) return payload;
+    claim.settled = true;
+    const { tx, tenant, key, owner } = claim;
+    const status = reply.statusCode;
+    let broken: Error | undefined;
+    try {
+      if (status >= 500) {
+        await tx.query('ROLLBACK');
+        await store.release(tx, tenant, key, owner);
+        return payload;
+      }
+      const response: store.StoredResponse = {
+        status,
+        headers: storedHeaders(reply),
+        body: typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '',
+      };
+      if (status >= 400) {
+        // A business refusal: undo whatever the handler wrote, keep only the answer.
+        await tx.query('ROLLBACK');
+        await store.complete(tx, tenant, key, owner, response);
+        return payload;
+      }
+      if (!(await store.complete(tx, tenant, key, owner, response))) {
+        await tx.query('ROLLBACK');
+        return failReply(reply, new Problem('idempotency-key-in-use', 'The claim on this key was lost; retry', {}, { 'Retry-After': '1' }));
+      }
+      await tx.query('COMMIT');
+      return payload;
+    } catch (err) {
+      // Commit (or rollback) failed: nothing took effect. Free the key for the retry.
+      broken = err as Error;
+      request.log.error({ err, key }, 'idempotent commit failed');
+      await tx.query('ROLLBACK').catch(() => undefined);
+      await store.release(pool, tenant, key, owner).catch(() => undefined);
+      return failReply(reply, new Problem('unavailable', 'The request could not be committed; retry'));
+    } finally {
+      tx.release(broken);
+    }
+  });
+
+  // A request that ended without a reply passing onSend (e.g. the client went away mid-way)
+  // must not keep its transaction or claim.
+  app.addHook('onResponse', async (request) => {
+    const claim = claims.get(request);
+    if (!claim || claim.settled) return;
+    claim.settled = true;
+    await claim.tx.query('ROLLBACK').catch(() => undefined);
+    claim.tx.release();
+    await store.release(pool, claim.tenant, claim.key, claim.owner).catch(() => undefined);
+  });
+
+  if (opts.purgeIntervalMs > 0) {
+    const timer = setInterval(() => {
+      store.purgeExpired(pool, opts.retentionMs).then(
+        (n) => n > 0 && app.log.info({ purged: n }, 'purged expired idempotency keys'),
+        (err: unknown) => app.log.warn({ err }, 'idempotency purge failed'),
+      );
+    }, opts.purgeIntervalMs);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
+}
+
+function storedHeaders(reply: FastifyReply): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of REPLAYED_HEADERS) {
+    const value = reply.getHeader(name);
+    if (value !== undefined) headers[name] = String(value);
+  }
+  return headers;
+}
+
+/** Rewrites an already-serialised reply in onSend into a problem answer. */
+function failReply(reply: FastifyReply, problem: Problem): string {
+  reply.code(problem.status).type('application/problem+json');
+  for (const [name, value] of Object.entries(problem.headers)) reply.header(name, value);
+  reply.removeHeader('location');
+  return JSON.stringify(problem.toJSON());
+}
+
+export default fp(idempotencyPlugin, { name: 'idempotency', fastify: '5.x' });

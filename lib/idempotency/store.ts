@@ -1,0 +1,162 @@
+/**
+ * The idempotency record's state machine, in SQL. No check-then-act: every transition is one
+ * conditional statement whose row count says whether this caller won.
+ *
+ *   (none) --claim--> in_flight(owner, lease) --complete--> done(response)
+ *                         |  \--release (transient failure)--> (none)
+ *                         \--takeover (lease expired AND holder's transaction gone)--> in_flight(new owner)
+ *   done --purge (older than retention)--> (none)
+ *
+ * While a holder runs its handler it keeps the record row locked in its transaction
+ * (`lockClaim`). A takeover therefore succeeds only when the lease has expired *and* the holder's
+ * transaction is gone (crashed process, dropped connection): an alive-but-slow holder is never
+ * raced, and if it loses its claim anyway its `complete` matches no row and it rolls back.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type ClaimResult =
+  | { kind: 'claimed'; owner: string; takeover: boolean }
+  | { kind: 'replay'; response: StoredResponse }
+  | { kind: 'mismatch' }
+  | { kind: 'busy'; retryAfterSeconds: number };
+
+export interface ClaimRequest {
+  tenant: string;
+  key: string;
+  fingerprint: string;
+  leaseMs: number;
+  waitMs: number;
+}
+
+interface RecordRow {
+  fingerprint: string;
+  state: 'in_flight' | 'done';
+  lease_ms_left: number | null;
+  response_status: number | null;
+  response_headers: Record<string, string> | null;
+  response_body: string | null;
+}
+
+const LOCK_NOT_AVAILABLE = '55P03';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult> {
+  const deadline = Date.now() + req.waitMs;
+  let pollMs = 10;
+  for (;;) {
+    const owner = randomUUID();
+    const inserted = await pool.query(
+      `INSERT INTO idempotency_keys (tenant, key, fingerprint, state, owner, lease_expires_at)
+       VALUES ($1, $2, $3, 'in_flight', $4, now() + $5 * interval '1 millisecond')
+       ON CONFLICT (tenant, key) DO NOTHING`,
+      [req.tenant, req.key, req.fingerprint, owner, req.leaseMs],
+    );
+    if (inserted.rowCount === 1) return { kind: 'claimed', owner, takeover: false };
+
+    const { rows } = await pool.query<RecordRow>(
+      `SELECT fingerprint, state, response_status, response_headers, response_body,
+              (extract(epoch FROM lease_expires_at - now()) * 1000)::int AS lease_ms_left
+         FROM idempotency_keys WHERE tenant = $1 AND key = $2`,
+      [req.tenant, req.key],
+    );
+    const row = rows[0];
+    if (row) {
+      // A different request under a used key is rejected without touching the record, even
+      // while the original is in flight: the original's outcome must not depend on it.
+      if (row.fingerprint !== req.fingerprint) return { kind: 'mismatch' };
+      if (row.state === 'done') {
+        return {
+          kind: 'replay',
+          response: { status: row.response_status!, headers: row.response_headers ?? {}, body: row.response_body ?? '' },
+        };
+      }
+      const remaining = deadline - Date.now();
+      if ((row.lease_ms_left ?? 0) <= 0 && remaining > 0) {
+        const took = await takeover(pool, req, owner, remaining);
+        if (took) return { kind: 'claimed', owner, takeover: true };
+      }
+      if (Date.now() >= deadline) {
+        return { kind: 'busy', retryAfterSeconds: Math.max(1, Math.ceil((row.lease_ms_left ?? 0) / 1000)) };
+      }
+    }
+    // No row: the holder released its claim after a transient failure; loop and claim it.
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+    pollMs = Math.min(pollMs * 2, 200);
+  }
+}
+
+/** Takes over an expired claim; blocks (bounded) while the old holder's transaction still lives. */
+async function takeover(pool: Pool, req: ClaimRequest, owner: string, waitMs: number): Promise<boolean> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${Math.max(1, Math.floor(waitMs))}ms`]);
+    const res = await client.query(
+      `UPDATE idempotency_keys
+          SET owner = $3, lease_expires_at = now() + $4 * interval '1 millisecond'
+        WHERE tenant = $1 AND key = $2 AND state = 'in_flight' AND lease_expires_at <= now()`,
+      [req.tenant, req.key, owner, req.leaseMs],
+    );
+    await client.query('COMMIT');
+    return res.rowCount === 1;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    if ((err as { code?: string }).code === LOCK_NOT_AVAILABLE) return false;
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Called first inside the handler's transaction: locks the claim row for the transaction's
+ * lifetime (proof of liveness for would-be takers). False if the claim was lost meanwhile.
+ */
+export async function lockClaim(tx: PoolClient, tenant: string, key: string, owner: string): Promise<boolean> {
+  const res = await tx.query(
+    `SELECT 1 FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3 FOR UPDATE`,
+    [tenant, key, owner],
+  );
+  return res.rowCount === 1;
+}
+
+/** Stores the response under the claim; false if the claim is no longer ours. */
+export async function complete(
+  db: Pool | PoolClient,
+  tenant: string,
+  key: string,
+  owner: string,
+  response: StoredResponse,
+): Promise<boolean> {
+  const res = await db.query(
+    `UPDATE idempotency_keys
+        SET state = 'done', owner = NULL, lease_expires_at = NULL, completed_at = now(),
+            response_status = $4, response_headers = $5, response_body = $6
+      WHERE tenant = $1 AND key = $2 AND owner = $3`,
+    [tenant, key, owner, response.status, JSON.stringify(response.headers), response.body],
+  );
+  return res.rowCount === 1;
+}
+
+/** Drops our claim after a transient failure, so the next retry runs the handler again. */
+export async function release(db: Pool | PoolClient, tenant: string, key: string, owner: string): Promise<void> {
+  await db.query(`DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3`, [tenant, key, owner]);
+}
+
+/** Deletes records older than the retention; their keys are new again. Returns how many. */
+export async function purgeExpired(pool: Pool, retentionMs: number): Promise<number> {
+  const res = await pool.query(
+    `DELETE FROM idempotency_keys
+      WHERE created_at < now() - $1 * interval '1 millisecond'
+        AND (state = 'done' OR lease_expires_at < now())`,
+    [retentionMs],
+  );
+  return res.rowCount ?? 0;
+}
