@@ -1,0 +1,30 @@
+/**
+ * The Fastify instance every HTTP process starts from (services, checkout API, test fixtures):
+ * strict validation, small bodies, problem+json errors.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { Problem, problemErrorHandler, sendProblem } from './problem';
+
+/** Checkout and service payloads are small; anything bigger is a mistake or an attack. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export function createBaseApp(options: FastifyServerOptions = {}): FastifyInstance {
+  const app = Fastify({
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    ...options,
+    ajv: {
+      customOptions: {
+        // Fastify's default silently strips unknown properties; for money we reject them instead,
+        // and never coerce "12.5" into an amount.
+        removeAdditional: false,
+        coerceTypes: false,
+        allErrors: true,
+      },
+    },
+  });
+  app.setErrorHandler(problemErrorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(reply, new Problem('not-found', `No route ${request.method} ${request.url.split('?')[0]}`), request.url);
+  });
+  return app;
+}
