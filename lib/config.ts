@@ -63,6 +63,16 @@ export interface Config {
     waitMs: number;
     purgeIntervalMs: number;
   };
+  /** The notification service's outbox dispatcher. */
+  outbox: {
+    /** How often the dispatcher looks for due messages when it found none. */
+    pollIntervalMs: number;
+    /** Send attempts before a message is dead-lettered. */
+    maxAttempts: number;
+    /** Retry n waits about base * 2^(n-1), capped at max (short in dev, minutes in production). */
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+  };
   /** Timeout of one HTTP call from an activity to a service; kept below the activity timeout. */
   httpTimeoutMs: number;
   logLevel: string;
@@ -182,6 +192,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000),
       waitMs: int(env, 'IDEMPOTENCY_WAIT_MS', 5_000),
       purgeIntervalMs: int(env, 'IDEMPOTENCY_PURGE_INTERVAL_MS', 60_000),
+    },
+    outbox: {
+      pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 250),
+      maxAttempts: Math.max(1, int(env, 'OUTBOX_MAX_ATTEMPTS', 5)),
+      backoffBaseMs: int(env, 'OUTBOX_BACKOFF_BASE_MS', 500),
+      backoffMaxMs: int(env, 'OUTBOX_BACKOFF_MAX_MS', 30_000),
     },
     httpTimeoutMs: int(env, 'HTTP_TIMEOUT_MS', 5_000),
     logLevel: env.LOG_LEVEL ?? 'info',
