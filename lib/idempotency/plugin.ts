@@ -23,7 +23,7 @@ import { IDEMPOTENCY_KEY_PATTERN, requestFingerprint } from './fingerprint';
 import * as store from './store';
 import type { IdempotencyOptions } from './types';
 
-export type { IdempotencyOptions, IdempotencyContext } from './types';
+export type { IdempotencyOptions, IdempotencyContext, StoredResponse } from './types';
 export { purgeExpired } from './store';
 
 /** Absolute folder of the plugin's SQL migrations; every service migrates it with its own. */
@@ -78,8 +78,13 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
 
     const result = await store.claim(pool, { tenant, key, fingerprint, leaseMs: opts.leaseMs, waitMs: opts.waitMs });
     switch (result.kind) {
-      case 'replay':
-        return replay(reply, result.response);
+      case 'replay': {
+        const render = request.routeOptions.config.idempotentReplay;
+        if (!render) return replay(reply, result.response);
+        reply.header(REPLAYED_HEADER, 'true');
+        await render(request, reply, result.response);
+        return reply;
+      }
       case 'mismatch':
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
       case 'busy':

@@ -14,12 +14,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
+import type { StoredResponse } from './types';
 
-export interface StoredResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+export type { StoredResponse };
+
 
 export type ClaimResult =
   | { kind: 'claimed'; owner: string; takeover: boolean }

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool, PoolClient } from 'pg';
 
 export interface IdempotencyOptions {
@@ -13,6 +13,13 @@ export interface IdempotencyOptions {
   purgeIntervalMs: number;
   /** The caller a key belongs to: the same key from two tenants is two requests. */
   tenantOf: (request: FastifyRequest) => string;
+}
+
+/** A finished request's answer, as stored and replayed. */
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
 }
 
 /** What an idempotent handler gets on `request.idempotency`. */
@@ -30,6 +37,12 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Marks a mutating route: Idempotency-Key required, effects committed with the response. */
     idempotent?: boolean;
+    /**
+     * Renders a replay instead of sending the stored response verbatim, for resources whose
+     * state moves on after creation (a checkout): the route answers with the current state of
+     * the same resource. The plugin has already set `Idempotent-Replayed: true`.
+     */
+    idempotentReplay?: (request: FastifyRequest, reply: FastifyReply, stored: StoredResponse) => Promise<unknown>;
   }
   interface FastifyRequest {
     idempotency: IdempotencyContext | null;

@@ -1,0 +1,36 @@
+/**
+ * Money is an integer count of minor units plus an ISO 4217 currency, never a float.
+ * Pure: used by the API to validate and total a checkout, and by workflows for summaries.
+ */
+
+/** Supported currencies and their minor-unit exponent (JPY has none). */
+export const CURRENCIES: Readonly<Record<string, number>> = {
+  USD: 2, EUR: 2, GBP: 2, CHF: 2, CAD: 2, AUD: 2, SEK: 2, NOK: 2, DKK: 2, PLN: 2, JPY: 0,
+};
+
+/** The largest checkout total accepted, in minor units: 1,000,000.00 in a 2-decimal currency. */
+export const MAX_CHECKOUT_AMOUNT = 100_000_000;
+
+export function isSupportedCurrency(currency: string): boolean {
+  return Object.prototype.hasOwnProperty.call(CURRENCIES, currency);
+}
+
+/** Sum of quantity × unit amount; exact for every total up to MAX_SAFE_INTEGER. */
+export function orderTotal(items: ReadonlyArray<{ quantity: number; unitAmount: number }>): number {
+  let total = 0;
+  for (const { quantity, unitAmount } of items) {
+    total += quantity * unitAmount;
+    if (!Number.isSafeInteger(total)) return Number.POSITIVE_INFINITY;
+  }
+  return total;
+}
+
+/** `formatMoney(3998, 'USD')` → `"39.98 USD"`; for UI summaries and messages, never arithmetic. */
+export function formatMoney(amount: number, currency: string): string {
+  const exponent = CURRENCIES[currency] ?? 2;
+  const sign = amount < 0 ? '-' : '';
+  const abs = Math.abs(amount);
+  if (exponent === 0) return `${sign}${abs} ${currency}`;
+  const unit = 10 ** exponent;
+  return `${sign}${Math.floor(abs / unit)}.${String(abs % unit).padStart(exponent, '0')} ${currency}`;
+}
