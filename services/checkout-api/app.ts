@@ -3,6 +3,7 @@
  * `POST /checkouts` idempotent per merchant and key (the shared plugin, on the API's own
  * database), starts one workflow per checkout and reads checkouts back from Temporal.
  */
+import path from 'node:path';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
@@ -17,6 +18,9 @@ import { MAX_CHECKOUT_AMOUNT, formatMoney, orderTotal } from '../../saga/money';
 import type { CheckoutInput, CheckoutState, LineItem } from '../../saga/types';
 import { createCheckoutSchema, createRefundSchema, getCheckoutSchema } from './schemas';
 import type { CheckoutSnapshot, TemporalGateway } from './temporal-gateway';
+
+/** The API database's own tables, migrated after the idempotency plugin's. */
+export const checkoutApiMigrations = path.join(__dirname, 'migrations');
 
 export interface ApiDeps {
   config: Config;

@@ -1,15 +1,12 @@
 /** The checkout API process: `npm run start:api`. */
-import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createServiceClient, serviceClientOptions } from '../../activities/service-client';
 import { loadConfig } from '../../lib/config';
 import { migrate } from '../../lib/db/migrate';
 import { createPool } from '../../lib/db/pool';
 import { idempotencyMigrations } from '../../lib/idempotency/plugin';
-import { buildApiApp } from './app';
+import { buildApiApp, checkoutApiMigrations } from './app';
 import { TemporalGateway } from './temporal-gateway';
-
-export const checkoutApiMigrations = path.join(__dirname, 'migrations');
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -1,0 +1,255 @@
+/**
+ * The checkout API, row by row of SPEC §3, on real Postgres and the real Temporal dev server
+ * with the real workflows; the three services are the in-memory fakes (end-to-end tests run
+ * the real ones).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { createActivities } from '../../activities';
+import { loadConfig } from '../../lib/config';
+import { idempotencyMigrations } from '../../lib/idempotency/plugin';
+import { checkoutIdFor } from '../../saga/keys';
+import { buildApiApp, checkoutApiMigrations } from '../../services/checkout-api/app';
+import { TemporalGateway } from '../../services/checkout-api/temporal-gateway';
+import { freshDatabase } from '../support/db';
+import { createFakeServices, type FakeServices } from '../support/fake-services';
+import { connectClient, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
+
+const KEY_A = 'sk_test_a';
+const KEY_B = 'sk_test_b';
+let pool: Pool;
+let app: FastifyInstance;
+let base: string;
+let client: Client;
+let closeClient: () => Promise<void>;
+let worker: RunningWorker;
+let services: FakeServices;
+let seq = 0;
+
+const newKey = () => `api-${Date.now()}-${seq++}`;
+const checkout = (over: Record<string, unknown> = {}) => ({
+  customerId: 'cus_123',
+  email: 'a@example.com',
+  currency: 'USD',
+  items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
+  paymentMethod: 'tok_visa',
+  ...over,
+});
+
+async function call(method: string, path: string, opts: { key?: string; apiKey?: string | null; body?: unknown; prefer?: string } = {}) {
+  const headers: Record<string, string> = {};
+  if (opts.apiKey !== null) headers.authorization = `Bearer ${opts.apiKey ?? KEY_A}`;
+  if (opts.key !== undefined) headers['idempotency-key'] = opts.key;
+  if (opts.prefer) headers.prefer = opts.prefer;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${base}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+const runsOf = async (workflowId: string) => {
+  let n = 0;
+  for await (const _ of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) n++;
+  return n;
+};
+
+beforeAll(async () => {
+  ({ pool } = await freshDatabase('api', [idempotencyMigrations, checkoutApiMigrations]));
+  ({ client, close: closeClient } = await connectClient());
+  services = createFakeServices();
+  const taskQueue = uniqueTaskQueue('api');
+  worker = await startWorker(taskQueue, createActivities({ services }));
+  const config = loadConfig({ ...process.env, API_KEYS: `${KEY_A}:merchant_a,${KEY_B}:merchant_b`, LOG_LEVEL: 'warn' });
+  app = await buildApiApp({
+    config,
+    pool,
+    temporal: new TemporalGateway(client, taskQueue),
+    getCharge: (merchantId, chargeId) => services.call('payment', { method: 'GET', path: `/charges/${chargeId}`, tenantId: merchantId }),
+  });
+  base = await app.listen({ port: 0, host: '127.0.0.1' });
+}, 120_000);
+
+afterAll(async () => {
+  await app?.close();
+  await worker?.stop();
+  await closeClient?.();
+  await pool?.end();
+});
+
+describe('POST /checkouts', () => {
+  test('no key or a malformed key → 400 problem', async () => {
+    for (const key of [undefined, '', 'x'.repeat(256), 'naïve']) {
+      const res = await call('POST', '/checkouts', { key, body: checkout() });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(res.body.type).toMatch(/^https:\/\/.+\/idempotency-key-(missing|invalid)$/);
+    }
+  });
+
+  test.each([
+    ['a float amount', checkout({ items: [{ sku: 'SKU-1', quantity: 1, unitAmount: 19.99 }] })],
+    ['an unknown currency', checkout({ currency: 'XYZ' })],
+    ['a zero total', checkout({ items: [{ sku: 'SKU-1', quantity: 1, unitAmount: 0 }] })],
+    ['a total over the limit', checkout({ items: [{ sku: 'SKU-1', quantity: 1000, unitAmount: 100_000_000 }] })],
+    ['an unknown field', checkout({ coupon: 'FREE' })],
+    ['a missing field', { currency: 'USD' }],
+    ['no items', checkout({ items: [] })],
+    ['a bad e-mail', checkout({ email: 'not-an-email' })],
+  ])('bad body (%s) → 400, nothing started', async (_name, body) => {
+    const key = newKey();
+    const res = await call('POST', '/checkouts', { key, body });
+    expect(res.status).toBe(400);
+    expect(res.body.type).toMatch(/validation-error$/);
+    const id = checkoutIdFor('merchant_a', key);
+    expect((await pool.query('SELECT 1 FROM checkouts WHERE id = $1', [id])).rowCount).toBe(0);
+    expect((await pool.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [key])).rowCount).toBe(0);
+    expect(await runsOf(id)).toBe(0);
+  });
+
+  test('missing or unknown API key → 401 problem', async () => {
+    expect((await call('POST', '/checkouts', { key: newKey(), body: checkout(), apiKey: null })).status).toBe(401);
+    const res = await call('POST', '/checkouts', { key: newKey(), body: checkout(), apiKey: 'sk_nope' });
+    expect(res.status).toBe(401);
+    expect(res.body.type).toMatch(/unauthorized$/);
+  });
+
+  test('new key → 202 with Location and the checkout resource', async () => {
+    const key = newKey();
+    const res = await call('POST', '/checkouts', { key, body: checkout() });
+    expect(res.status).toBe(202);
+    const id = checkoutIdFor('merchant_a', key);
+    expect(res.headers.get('location')).toBe(`/checkouts/${id}`);
+    expect(res.body).toMatchObject({ id, amount: 3998, currency: 'USD', customerId: 'cus_123' });
+    expect(res.body.temporal.workflowId).toBe(id);
+    expect(res.body.temporal.url).toContain(`/workflows/${id}`);
+  });
+
+  test('same key and body again, after completion → the same checkout, replayed, never a second run', async () => {
+    const key = newKey();
+    const first = await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=20' });
+    expect(first.status).toBe(201);
+    expect(first.body.status).toBe('completed');
+    const again = await call('POST', '/checkouts', { key, body: checkout() });
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.body.status).toBe('completed');
+    expect(await runsOf(first.body.id)).toBe(1);
+    expect(services.count(`payment POST /charges ${first.body.id}:charge`)).toBe(1);
+  });
+
+  test('20 concurrent identical POSTs → one workflow, one charge, one checkout', async () => {
+    const key = newKey();
+    const results = await Promise.all(Array.from({ length: 20 }, () => call('POST', '/checkouts', { key, body: checkout() })));
+    const id = checkoutIdFor('merchant_a', key);
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(202));
+    expect(new Set(results.map((r) => r.body.id))).toEqual(new Set([id]));
+    expect(results.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(19);
+    expect(await runsOf(id)).toBe(1);
+    const done = await call('GET', `/checkouts/${id}`);
+    expect(done.body.id).toBe(id);
+    await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=20' });
+    expect(services.count(`payment POST /charges ${id}:charge`)).toBe(1);
+  });
+
+  test('same key, different body → 422, and the original is untouched', async () => {
+    const key = newKey();
+    const first = await call('POST', '/checkouts', { key, body: checkout() });
+    const res = await call('POST', '/checkouts', { key, body: checkout({ customerId: 'cus_other' }) });
+    expect(res.status).toBe(422);
+    expect(res.body.type).toMatch(/idempotency-key-reused$/);
+    const again = await call('POST', '/checkouts', { key, body: checkout() });
+    expect(again.body.id).toBe(first.body.id);
+  });
+
+  test('the idempotency window does not depend on Temporal or on the idempotency record', async () => {
+    const key = newKey();
+    const first = await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=20' });
+    // Simulate the retention purge of the idempotency record: the checkout record still holds.
+    await pool.query('DELETE FROM idempotency_keys WHERE key = $1', [key]);
+    expect((await call('POST', '/checkouts', { key, body: checkout({ currency: 'EUR' }) })).status).toBe(422);
+    const again = await call('POST', '/checkouts', { key, body: checkout() });
+    expect(again.body.id).toBe(first.body.id);
+    expect(await runsOf(first.body.id)).toBe(1);
+  });
+
+  test('the same key from two merchants → two checkouts', async () => {
+    const key = newKey();
+    const a = await call('POST', '/checkouts', { key, body: checkout() });
+    const b = await call('POST', '/checkouts', { key, body: checkout(), apiKey: KEY_B });
+    expect(a.body.id).not.toBe(b.body.id);
+    expect(b.headers.get('idempotent-replayed')).toBeNull();
+  });
+
+  test('Prefer: wait → 201 when completed, 200 with the status when failed', async () => {
+    const ok = await call('POST', '/checkouts', { key: newKey(), body: checkout(), prefer: 'wait=20' });
+    expect(ok.status).toBe(201);
+    expect(ok.headers.get('preference-applied')).toBe('wait=20');
+    expect(ok.body).toMatchObject({ status: 'completed', failure: null });
+    expect(ok.body.chargeId).toEqual(expect.any(String));
+    expect(ok.body.orderId).toEqual(expect.any(String));
+
+    const declined = await call('POST', '/checkouts', { key: newKey(), body: checkout({ paymentMethod: 'tok_chargeDeclined' }), prefer: 'wait=20' });
+    expect(declined.status).toBe(200);
+    expect(declined.body.status).toBe('failed');
+    expect(declined.body.failure.code).toBe('card-declined');
+  });
+});
+
+describe('GET /checkouts/{id}', () => {
+  test('shows the checkout with steps and their derived keys; another merchant gets 404', async () => {
+    const key = newKey();
+    const created = await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=20' });
+    const res = await call('GET', `/checkouts/${created.body.id}`);
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('completed');
+    expect(res.body.steps.map((s: { key: string }) => s.key)).toEqual(
+      expect.arrayContaining([`${created.body.id}:charge`, `${created.body.id}:order`, `${created.body.id}:notify`]),
+    );
+    const other = await call('GET', `/checkouts/${created.body.id}`, { apiKey: KEY_B });
+    expect(other.status).toBe(404);
+    expect((await call('GET', '/checkouts/nope')).status).toBe(400);
+  });
+});
+
+describe('POST /checkouts/{id}/refunds', () => {
+  test('a retried refund is one refund; refunds never exceed the charge', async () => {
+    const created = await call('POST', '/checkouts', { key: newKey(), body: checkout(), prefer: 'wait=20' });
+    const id = created.body.id;
+    const refundKey = newKey();
+    const first = await call('POST', `/checkouts/${id}/refunds`, { key: refundKey, body: { amount: 500 } });
+    expect(first.status).toBe(201);
+    expect(first.body).toMatchObject({ amount: 500, status: 'succeeded' });
+    const retry = await call('POST', `/checkouts/${id}/refunds`, { key: refundKey, body: { amount: 500 } });
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body).toEqual(first.body);
+    expect(services.calls.filter((c) => c.startsWith('payment POST /refunds') && c.includes(first.body.id))).toHaveLength(1);
+
+    const rest = await call('POST', `/checkouts/${id}/refunds`, { key: newKey(), body: {} });
+    expect(rest.status).toBe(201);
+    expect(rest.body.amount).toBe(3998 - 500);
+    const over = await call('POST', `/checkouts/${id}/refunds`, { key: newKey(), body: { amount: 1 } });
+    expect(over.status).toBe(409);
+    expect(over.body.type).toMatch(/refund-exceeds-charge$/);
+  });
+
+  test('a refund needs a key and a completed checkout', async () => {
+    const declined = await call('POST', '/checkouts', { key: newKey(), body: checkout({ paymentMethod: 'tok_chargeDeclined' }), prefer: 'wait=20' });
+    expect((await call('POST', `/checkouts/${declined.body.id}/refunds`, { body: {} })).status).toBe(400);
+    const res = await call('POST', `/checkouts/${declined.body.id}/refunds`, { key: newKey(), body: {} });
+    expect(res.status).toBe(409);
+    expect(res.body.type).toMatch(/invalid-state$/);
+  });
+});
+
+describe('operations endpoints', () => {
+  test('/healthz, /metrics and /docs', async () => {
+    expect((await call('GET', '/healthz', { apiKey: null })).body).toEqual({ status: 'ok' });
+    const metrics = await fetch(`${base}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/http_requests_total\{.*route="\/checkouts".*\} \d+/);
+    const docs = await call('GET', '/docs', { apiKey: null });
+    expect(docs.body.openapi).toMatch(/^3\./);
+    expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/checkouts', '/checkouts/{id}', '/checkouts/{id}/refunds']));
+    expect(docs.body.paths['/checkouts'].post.requestBody.content['application/json'].schema.required).toContain('paymentMethod');
+  });
+});

@@ -1,0 +1,48 @@
+/**
+ * Temporal for tests: a client and workers on the harness's real dev server
+ * (TEMPORAL_ADDRESS from test/harness/global-setup.ts), with the workflow bundle built once
+ * per jest worker process.
+ */
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+
+export function temporalAddress(): string {
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the tests through jest (global setup starts Temporal)');
+  return address;
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
+  return bundle;
+}
+
+const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+export const uniqueTaskQueue = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
+
+export async function connectClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: temporalAddress() });
+  return { client: new Client({ connection }), close: () => connection.close() };
+}
+
+export interface RunningWorker {
+  taskQueue: string;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(taskQueue: string, activities: object): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect({ address: temporalAddress() });
+  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const running = worker.run();
+  return {
+    taskQueue,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
