@@ -1,0 +1,56 @@
+/**
+ * The dev mailbox: what it records survives a restart, duplicates are kept, bounces refused.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import nodemailer from 'nodemailer';
+import { startMailbox } from '../../services/mailbox/mailbox';
+import { parseHeaders } from '../../services/mailbox/store';
+
+let dataDir: string;
+beforeEach(() => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailbox-'));
+});
+afterEach(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+const start = () => startMailbox({ dataDir, host: '127.0.0.1', smtpPort: 0, httpPort: 0, logLevel: 'silent' });
+const send = (port: number, to: string, messageId: string) =>
+  nodemailer.createTransport({ host: '127.0.0.1', port, secure: false }).sendMail({ from: 'a@example.com', to, subject: 'Hi', text: 'x', messageId });
+
+test('messages, duplicates included, are listed and survive a restart', async () => {
+  const first = await start();
+  await send(first.smtpPort, 'b@example.com', '<one@test>');
+  await send(first.smtpPort, 'b@example.com', '<one@test>');
+  await send(first.smtpPort, 'c@example.com', '<two@test>');
+  await first.close();
+
+  const second = await start();
+  try {
+    const all = (await (await fetch(`${second.httpUrl}/messages`)).json()) as { count: number; messages: { messageId: string }[] };
+    expect(all.count).toBe(3);
+    const dup = (await (await fetch(`${second.httpUrl}/messages?messageId=${encodeURIComponent('<one@test>')}`)).json()) as { count: number };
+    expect(dup.count).toBe(2);
+    const byTo = (await (await fetch(`${second.httpUrl}/messages?to=C@example.com`)).json()) as { messages: { messageId: string; subject: string }[] };
+    expect(byTo.messages).toEqual([expect.objectContaining({ messageId: '<two@test>', subject: 'Hi', to: ['c@example.com'] })]);
+    expect((await fetch(`${second.httpUrl}/healthz`)).status).toBe(200);
+  } finally {
+    await second.close();
+  }
+});
+
+test('recipients @bounce.test are refused with 550 and nothing is recorded', async () => {
+  const mailbox = await start();
+  try {
+    await expect(send(mailbox.smtpPort, 'x@bounce.test', '<b@test>')).rejects.toMatchObject({ responseCode: 550 });
+    expect(mailbox.store.list()).toHaveLength(0);
+  } finally {
+    await mailbox.close();
+  }
+});
+
+test('parseHeaders unfolds continuation lines and ignores the body', () => {
+  const raw = 'Subject: a long\r\n subject\r\nMessage-ID: <x@y>\r\n\r\nSubject: not a header\r\n';
+  expect(parseHeaders(raw)).toEqual({ messageId: '<x@y>', subject: 'a long subject' });
+  expect(parseHeaders('From: a\r\n\r\nbody')).toEqual({ messageId: null, subject: null });
+});
