@@ -10,7 +10,9 @@
  *            without an answer: the "lost reply" a retry must replay, not redo;
  *  - delay:  the (committed) answer is held back MS milliseconds, past the caller's timeout.
  * `after` and `delay` run in onSend, so this plugin MUST be registered after the idempotency
- * plugin: hooks of one scope run in registration order, and the commit happens in its onSend.
+ * plugin (declared as a dependency below): hooks of one scope run in registration order, and
+ * the commit happens in its onSend. They apply to every answer of the route, replays and
+ * business refusals included: any reply can be lost on the way back.
  *
  * Decisions come from a PRNG seeded by `FAULTS_SEED`, drawn when a request arrives, so the same
  * seed and the same request order inject the same faults.
