@@ -15,6 +15,7 @@ import idempotency, { type StoredResponse } from '../../lib/idempotency/plugin';
 import { requestFingerprint } from '../../lib/idempotency/fingerprint';
 import { checkoutIdFor, refundIdFor } from '../../saga/keys';
 import { MAX_CHECKOUT_AMOUNT, formatMoney, orderTotal } from '../../saga/money';
+import { initialCheckoutState } from '../../saga/saga';
 import type { CheckoutInput, CheckoutState, LineItem } from '../../saga/types';
 import { createCheckoutSchema, createRefundSchema, getCheckoutSchema } from './schemas';
 import type { CheckoutSnapshot, TemporalGateway } from './temporal-gateway';
@@ -126,7 +127,12 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   /** The checkout as Temporal sees it now; the stored final state once Temporal forgot it. */
   async function snapshotOf(row: CheckoutRow, waitSeconds?: number): Promise<CheckoutSnapshot> {
     if (row.final_state) return { state: row.final_state, runId: null };
-    const snapshot = waitSeconds ? await temporal.waitForCheckout(row.id, waitSeconds * 1000) : await temporal.readCheckout(row.id);
+    let snapshot: CheckoutSnapshot | null;
+    try {
+      snapshot = waitSeconds ? await temporal.waitForCheckout(row.id, waitSeconds * 1000) : await temporal.readCheckout(row.id);
+    } catch (err) {
+      throw new Problem('unavailable', `Could not read the checkout from Temporal: ${(err as Error).message}`);
+    }
     if (!snapshot) throw new Problem('unavailable', 'The checkout is not visible in Temporal yet; retry');
     if (snapshot.state.status === 'completed' || snapshot.state.status === 'failed') {
       await pool.query('UPDATE checkouts SET final_state = $2 WHERE id = $1 AND final_state IS NULL', [row.id, snapshot.state]);
@@ -135,9 +141,8 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   }
 
   /** 202 while running; with Prefer: wait, 201 once completed and 200 once failed. */
-  async function answerCheckout(request: FastifyRequest, reply: FastifyReply, row: CheckoutRow) {
+  function answer(request: FastifyRequest, reply: FastifyReply, row: CheckoutRow, { state, runId }: CheckoutSnapshot) {
     const wait = preferredWaitSeconds(request.headers.prefer);
-    const { state, runId } = await snapshotOf(row, wait);
     if (wait !== undefined) reply.header('Preference-Applied', `wait=${wait}`);
     const code = wait === undefined ? 202 : state.status === 'completed' ? 201 : state.status === 'failed' ? 200 : 202;
     reply.code(code).header('location', `/checkouts/${row.id}`);
@@ -154,7 +159,8 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
         // `Prefer: wait` sees the outcome rather than the snapshot taken at creation.
         idempotentReplay: async (request: FastifyRequest, reply: FastifyReply, stored: StoredResponse) => {
           const { id } = JSON.parse(stored.body) as { id: string };
-          return reply.send(await answerCheckout(request, reply, await loadRow(id, request.merchantId)));
+          const row = await loadRow(id, request.merchantId);
+          return reply.send(answer(request, reply, row, await snapshotOf(row, preferredWaitSeconds(request.headers.prefer))));
         },
       },
     },
@@ -182,13 +188,19 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       }
 
       const input: CheckoutInput = { checkoutId: id, merchantId, amount, ...body };
+      let runId: string | null;
       try {
-        await temporal.startCheckout(input);
+        runId = await temporal.startCheckout(input);
       } catch (err) {
         request.log.error({ err, checkoutId: id }, 'could not start the checkout workflow');
         throw new Problem('unavailable', 'Could not start the checkout; retry with the same Idempotency-Key');
       }
-      return answerCheckout(request, reply, row);
+      // Once the run exists nothing may fail this request: a 5xx would roll back the checkout
+      // record while the run goes on. So a failed wait still answers 202 with the initial state.
+      let snapshot: CheckoutSnapshot = { state: initialCheckoutState(input), runId };
+      const wait = preferredWaitSeconds(request.headers.prefer);
+      if (wait !== undefined) snapshot = await snapshotOf(row, wait).catch(() => snapshot);
+      return answer(request, reply, row, snapshot);
     },
   );
 
