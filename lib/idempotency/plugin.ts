@@ -11,7 +11,8 @@
  *  - onSend: the outcome decides what commits. 2xx/3xx: the handler's effects and the stored
  *    response commit in ONE transaction. 4xx (a business answer such as a decline): effects are
  *    rolled back, the answer is stored and will be replayed. 5xx: everything is rolled back and
- *    the claim released, so a retry runs the handler again.
+ *    the claim released, so a retry runs the handler again; so is a 400 the handler itself
+ *    raises (a body that passed the schema but not the business rules).
  * Requests the plugin itself rejects (400/401/409/422) never change a stored record.
  */
 import fp from 'fastify-plugin';
@@ -31,6 +32,12 @@ export const idempotencyMigrations = path.join(__dirname, 'migrations');
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
+/**
+ * Answers that are not stored: they say the request itself was unacceptable (bad input,
+ * bad credentials, too many requests), so a corrected retry under the same key must run.
+ */
+const UNSTORED_STATUSES = new Set([400, 401, 403, 408, 413, 415, 429]);
+
 /** Response headers worth replaying; anything else (dates, connection, rate limits) is per response. */
 const REPLAYED_HEADERS = ['content-type', 'location'];
 
@@ -123,7 +130,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     const status = reply.statusCode;
     let broken: Error | undefined;
     try {
-      if (status >= 500) {
+      if (status >= 500 || UNSTORED_STATUSES.has(status)) {
         await tx.query('ROLLBACK');
         await store.release(tx, tenant, key, owner);
         return payload;

@@ -156,6 +156,13 @@ describe('SPEC §4, row by row', () => {
     expect(await widgetCount(key)).toBe(0);
   });
 
+  test('a 400 raised by the handler is not stored: a corrected retry under the same key runs', async () => {
+    const key = newKey();
+    expect((await post(key, { name: 'bad', mode: 'invalid' })).status).toBe(400);
+    expect(await record(key)).toBeUndefined();
+    expect((await post(key, { name: 'bad' })).status).toBe(201);
+  });
+
   test('transient failure (5xx) → nothing stored, nothing took effect; a retry runs again', async () => {
     const key = newKey();
     const failed = await post(key, { name: 'flaky', mode: 'write-then-transient' });
