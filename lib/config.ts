@@ -72,6 +72,12 @@ export interface Config {
     /** Retry n waits about base * 2^(n-1), capped at max (short in dev, minutes in production). */
     backoffBaseMs: number;
     backoffMaxMs: number;
+    /**
+     * TEST-ONLY fault injection (DISPATCHER_CRASH_AFTER_SEND=1): the process SIGKILLs itself
+     * right after the SMTP server accepted a message and before the row is marked sent, the one
+     * crash window that produces a duplicate e-mail. Lets a test hit it deterministically.
+     */
+    crashAfterSend: boolean;
   };
   /** Timeout of one HTTP call from an activity to a service; kept below the activity timeout. */
   httpTimeoutMs: number;
@@ -198,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxAttempts: Math.max(1, int(env, 'OUTBOX_MAX_ATTEMPTS', 5)),
       backoffBaseMs: int(env, 'OUTBOX_BACKOFF_BASE_MS', 500),
       backoffMaxMs: int(env, 'OUTBOX_BACKOFF_MAX_MS', 30_000),
+      crashAfterSend: env.DISPATCHER_CRASH_AFTER_SEND === '1',
     },
     httpTimeoutMs: int(env, 'HTTP_TIMEOUT_MS', 5_000),
     logLevel: env.LOG_LEVEL ?? 'info',

@@ -109,6 +109,11 @@ export class OutboxDispatcher {
         return false;
       }
       const failure = await this.send(message);
+      if (failure === undefined && this.opts.crashAfterSend) {
+        // Test-only fault injection (config.outbox.crashAfterSend): die in the window between
+        // SMTP acceptance and the commit below, as a kill -9 there would. Never set in production.
+        process.kill(process.pid, 'SIGKILL');
+      }
       const attempt = message.attempts + 1;
       if (failure === undefined) {
         await markSent(tx, message.id);

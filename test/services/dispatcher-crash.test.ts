@@ -1,0 +1,78 @@
+/**
+ * The one duplicate the outbox allows (SPEC §7): a notification process killed after the SMTP
+ * server accepted a message and before the row was marked sent. On restart the row is still
+ * pending, so the message goes out again, with the SAME Message-ID, which is how the mailbox
+ * (and the audit) recognise and count the copy.
+ *
+ * The kill lands in exactly that window through the test-only DISPATCHER_CRASH_AFTER_SEND=1
+ * (config.outbox.crashAfterSend), which makes the real process SIGKILL itself there.
+ */
+import { startStack, type Stack } from '../harness/stack';
+import { newKey } from './support';
+
+const TENANT = 'merchant_dispatch';
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    only: ['mailbox', 'notification'],
+    env: { OUTBOX_POLL_INTERVAL_MS: '50', LOG_LEVEL: 'warn' },
+    envFor: { notification: { DISPATCHER_CRASH_AFTER_SEND: '1' } },
+  });
+}, 120_000);
+
+afterAll(async () => stack?.stop());
+
+async function service(method: 'GET' | 'POST', path: string, opts: { key?: string; body?: unknown } = {}) {
+  const res = await fetch(`${stack.urls.notification}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${stack.config.serviceToken}`,
+      'x-tenant-id': TENANT,
+      ...(opts.key && { 'idempotency-key': opts.key }),
+      ...(opts.body !== undefined && { 'content-type': 'application/json' }),
+    },
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+async function copiesOf(messageId: string): Promise<{ count: number; messages: { messageId: string; to: string[] }[] }> {
+  const res = await fetch(`${stack.urls.mailbox}/messages?${new URLSearchParams({ messageId })}`);
+  return (await res.json()) as { count: number; messages: { messageId: string; to: string[] }[] };
+}
+
+async function until(probe: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('killed between SMTP acceptance and marking sent → resent after restart with the same Message-ID; the copy is counted', async () => {
+  const notification = stack.process('notification')!;
+  const queued = await service('POST', '/notifications', {
+    key: newKey('notify'),
+    body: { to: 'buyer@example.com', template: 'order-confirmation', data: { orderId: 'ord_crash' } },
+  });
+  expect(queued.status).toBe(202);
+  const { id, messageId } = queued.body as { id: string; messageId: string };
+
+  // The dispatcher sends it, the mailbox accepts it, and the process dies before recording that.
+  expect(await notification.exited).toEqual({ code: null, signal: 'SIGKILL' });
+  expect((await copiesOf(messageId)).count).toBe(1);
+
+  await stack.restart('notification', { DISPATCHER_CRASH_AFTER_SEND: '0' });
+  await until(async () => (await service('GET', `/notifications/${id}`)).body.status === 'sent', 'the resend to be recorded');
+
+  const after = await service('GET', `/notifications/${id}`);
+  // One recorded attempt: the crashed one never reached the database.
+  expect(after.body).toMatchObject({ status: 'sent', attempts: 1, messageId });
+  const copies = await copiesOf(messageId);
+  expect(copies.count).toBe(2);
+  expect(copies.messages).toEqual([
+    expect.objectContaining({ messageId, to: ['buyer@example.com'] }),
+    expect.objectContaining({ messageId, to: ['buyer@example.com'] }),
+  ]);
+}, 60_000);
