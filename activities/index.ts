@@ -1,0 +1,93 @@
+/**
+ * The saga's activities: one thin function per service call, nothing else.
+ *
+ * Keys, amounts and ordering are decided by the workflow; an activity only turns its argument
+ * into one HTTP request with the given idempotency key and tenant, and lets the service client
+ * map the answer onto a Temporal failure. Built from injected dependencies so the worker wires
+ * real HTTP and tests can wire anything.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { ServiceClient } from './service-client';
+import type {
+  Charge,
+  ChargeRequest,
+  Notification,
+  NotificationRequest,
+  Order,
+  OrderRequest,
+  Refund,
+  RefundRequest,
+  ServiceCall,
+} from './types';
+
+export interface ActivityDeps {
+  services: ServiceClient;
+}
+
+/** Failure type of a delivery poll that found the e-mail still pending (retried by policy). */
+export const NOTIFICATION_PENDING = 'notification-pending';
+
+/** The activity's cancellation signal when running as an activity; none in plain unit calls. */
+function cancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createActivities({ services }: ActivityDeps) {
+  const post = <T>(service: 'payment' | 'order' | 'notification', path: string, call: ServiceCall, body?: unknown) =>
+    services.call<T>(service, {
+      method: 'POST',
+      path,
+      tenantId: call.merchantId,
+      idempotencyKey: call.idempotencyKey,
+      body,
+      signal: cancellation(),
+    });
+
+  return {
+    async createCharge(call: ServiceCall & { request: ChargeRequest }): Promise<Charge> {
+      return post<Charge>('payment', '/charges', call, call.request);
+    },
+
+    async refundCharge(call: ServiceCall & { request: RefundRequest }): Promise<Refund> {
+      return post<Refund>('payment', '/refunds', call, call.request);
+    },
+
+    async createOrder(call: ServiceCall & { request: OrderRequest }): Promise<Order> {
+      return post<Order>('order', '/orders', call, call.request);
+    },
+
+    async cancelOrder(call: ServiceCall & { orderId: string }): Promise<Order> {
+      return post<Order>('order', `/orders/${encodeURIComponent(call.orderId)}/cancel`, call, {});
+    },
+
+    /** Commits the e-mail to the notification service's outbox; its dispatcher owns SMTP retries. */
+    async sendNotification(call: ServiceCall & { request: NotificationRequest }): Promise<Notification> {
+      return post<Notification>('notification', '/notifications', call, call.request);
+    },
+
+    /**
+     * Resolves once the e-mail is `sent` or `dead`. While it is `pending` the activity fails
+     * with a retryable `notification-pending`, so the retry policy is the polling schedule:
+     * no timers or loop iterations pile up in the workflow's history.
+     */
+    async awaitNotificationDelivery(args: { merchantId: string; notificationId: string }): Promise<Notification> {
+      const notification = await services.call<Notification>('notification', {
+        method: 'GET',
+        path: `/notifications/${encodeURIComponent(args.notificationId)}`,
+        tenantId: args.merchantId,
+        signal: cancellation(),
+      });
+      if (notification.status === 'pending') {
+        throw ApplicationFailure.retryable(`notification ${notification.id} is still pending`, NOTIFICATION_PENDING);
+      }
+      return notification;
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

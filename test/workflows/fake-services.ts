@@ -1,0 +1,130 @@
+/**
+ * In-memory stand-ins for the payment, order and notification services, shaped as the
+ * saga's activities. They follow the contract the real services keep (SPEC §4, §5):
+ * - the same idempotency key replays the stored answer, business rejections included;
+ * - `tok_chargeDeclined` / `tok_insufficientFunds` decline, sku `OUT-OF-STOCK` is out of stock,
+ *   an e-mail to `@bounce.test` is dead-lettered.
+ * Tests add per-checkout hooks that run before a call's effect (to fail transiently or to
+ * hold a call in flight), and read `calls` to see what was sent with which key.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Activities } from '../../activities';
+
+export type ActivityName = keyof Activities;
+export interface RecordedCall {
+  activity: ActivityName;
+  checkoutId: string;
+  key: string | undefined;
+  args: unknown;
+}
+/** Runs before a call's effect; `n` counts the calls of that activity for that checkout (1-based). */
+export type Hook = (n: number) => void | Promise<void>;
+
+export class FakeServices {
+  readonly calls: RecordedCall[] = [];
+  private readonly stored = new Map<string, { ok: true; value: unknown } | { ok: false; error: ApplicationFailure }>();
+  private readonly hooks = new Map<string, Hook>();
+  private readonly notificationOwner = new Map<string, string>();
+  private seq = 0;
+
+  /** Installs a hook for one checkout's activity. */
+  on(checkoutId: string, activity: ActivityName, hook: Hook): void {
+    this.hooks.set(`${checkoutId}/${activity}`, hook);
+  }
+
+  callsFor(checkoutId: string): RecordedCall[] {
+    return this.calls.filter((c) => c.checkoutId === checkoutId);
+  }
+
+  private async enter(activity: ActivityName, checkoutId: string, key: string | undefined, args: unknown): Promise<void> {
+    this.calls.push({ activity, checkoutId, key, args });
+    const n = this.calls.filter((c) => c.checkoutId === checkoutId && c.activity === activity).length;
+    await this.hooks.get(`${checkoutId}/${activity}`)?.(n);
+  }
+
+  /** The idempotency store: the first call's answer (or business rejection) is replayed. */
+  private once<T>(key: string, effect: () => T): T {
+    const prior = this.stored.get(key);
+    if (prior) {
+      if (prior.ok) return prior.value as T;
+      throw prior.error;
+    }
+    try {
+      const value = effect();
+      this.stored.set(key, { ok: true, value });
+      return value;
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.nonRetryable) this.stored.set(key, { ok: false, error: err });
+      throw err;
+    }
+  }
+
+  private id(prefix: string): string {
+    return `${prefix}_${++this.seq}`;
+  }
+
+  activities(): Activities {
+    const checkoutOf = (key: string) => key.slice(0, key.lastIndexOf(':'));
+    return {
+      createCharge: async (call) => {
+        await this.enter('createCharge', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
+        return this.once(call.idempotencyKey, () => {
+          const { paymentMethod, amount, currency, customerId } = call.request;
+          if (paymentMethod === 'tok_chargeDeclined') throw ApplicationFailure.nonRetryable('The card was declined', 'card-declined');
+          if (paymentMethod === 'tok_insufficientFunds') throw ApplicationFailure.nonRetryable('Insufficient funds', 'insufficient-funds');
+          return { id: this.id('ch'), status: 'succeeded', amount, currency, amountRefunded: 0, customerId };
+        });
+      },
+      refundCharge: async (call) => {
+        await this.enter('refundCharge', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
+        return this.once(call.idempotencyKey, () => {
+          if (call.request.amount > 100_000) throw ApplicationFailure.nonRetryable('Too much', 'refund-exceeds-charge');
+          return { id: this.id('re'), chargeId: call.request.chargeId, amount: call.request.amount };
+        });
+      },
+      createOrder: async (call) => {
+        await this.enter('createOrder', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
+        return this.once(call.idempotencyKey, () => {
+          if (call.request.items.some((i) => i.sku === 'OUT-OF-STOCK')) throw ApplicationFailure.nonRetryable('SKU OUT-OF-STOCK', 'out-of-stock');
+          return { id: this.id('ord'), status: 'created' as const };
+        });
+      },
+      cancelOrder: async (call) => {
+        await this.enter('cancelOrder', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
+        return this.once(call.idempotencyKey, () => ({ id: call.orderId, status: 'cancelled' as const }));
+      },
+      sendNotification: async (call) => {
+        const checkoutId = checkoutOf(call.idempotencyKey);
+        await this.enter('sendNotification', checkoutId, call.idempotencyKey, call);
+        return this.once(call.idempotencyKey, () => {
+          const id = this.id('ntf');
+          this.notificationOwner.set(id, `${checkoutId}|${call.request.to}`);
+          return { id, status: 'pending' as const };
+        });
+      },
+      awaitNotificationDelivery: async (args) => {
+        const [checkoutId = '', to = ''] = (this.notificationOwner.get(args.notificationId) ?? '').split('|');
+        await this.enter('awaitNotificationDelivery', checkoutId, undefined, args);
+        return { id: args.notificationId, status: to.endsWith('@bounce.test') ? 'dead' : 'sent', attempts: 1 };
+      },
+    };
+  }
+}
+
+/** A promise with its resolver, to hold a call in flight until the test lets it go. */
+export function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/** Polls `probe` until it returns a truthy value. */
+export async function eventually<T>(probe: () => Promise<T> | T, timeoutMs = 15_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
