@@ -1,0 +1,20 @@
+/**
+ * `npm run bench`: every benchmark in turn, each in its own process (each starts and stops its
+ * own servers, and a failure in one does not hide the others' results). Each appends its
+ * figures to bench/RESULTS.md.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const BENCHES = ['service-latency.ts'];
+
+let failed = 0;
+for (const bench of BENCHES) {
+  console.log(`\n=== bench/${bench}`);
+  const { status } = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, bench)], { stdio: 'inherit' });
+  if (status !== 0) {
+    console.error(`bench/${bench} failed (exit ${status})`);
+    failed++;
+  }
+}
+process.exit(failed ? 1 : 0);
