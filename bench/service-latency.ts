@@ -24,6 +24,7 @@ const N = Number(process.argv[2] ?? 500);
 const CONCURRENCY = Number(process.argv[3] ?? 10);
 /** Untimed requests first, so JIT compilation and pool connections are not measured. */
 const WARMUP = 50;
+const ROUNDS = 5;
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 
 interface Route {
@@ -116,8 +117,16 @@ async function measure(config: Config, route: Route): Promise<Row> {
 
   await drive(WARMUP, CONCURRENCY, (i) => post(key('warm', i), route.body(i), false));
   await drive(WARMUP, CONCURRENCY, (i) => post(key('warm', i), route.body(i), true));
-  const fresh = await drive(N, CONCURRENCY, (i) => post(key('new', i), route.body(i), false));
-  const replay = await drive(N, CONCURRENCY, (i) => post(key('new', i), route.body(i), true));
+  // New requests and their replays alternate in rounds, so a change in machine load over the
+  // run weighs on both sides alike rather than on whichever ran later.
+  const fresh: number[] = [];
+  const replay: number[] = [];
+  const perRound = Math.ceil(N / ROUNDS);
+  for (let start = 0; start < N; start += perRound) {
+    const size = Math.min(perRound, N - start);
+    fresh.push(...(await drive(size, CONCURRENCY, (i) => post(key('new', start + i), route.body(start + i), false))));
+    replay.push(...(await drive(size, CONCURRENCY, (i) => post(key('new', start + i), route.body(start + i), true))));
+  }
   return { route: `${route.service} POST ${route.path}`, fresh: stats(fresh), replay: stats(replay) };
 }
 
@@ -143,8 +152,8 @@ function appendResults(rows: Row[], loadBefore: string): void {
   const section = [
     `## Service latency: new request vs replay (${new Date().toISOString().slice(0, 10)})`,
     '',
-    `Command: \`npx tsx bench/service-latency.ts ${N} ${CONCURRENCY}\` — ${N} new requests, then the same ${N} replayed,`,
-    `concurrency ${CONCURRENCY}, after ${WARMUP} untimed warm-up requests and replays per route. Real service processes`,
+    `Command: \`npx tsx bench/service-latency.ts ${N} ${CONCURRENCY}\` — per route ${N} new requests and the same ${N} replayed,`,
+    `in ${ROUNDS} alternating rounds, concurrency ${CONCURRENCY}, after ${WARMUP} untimed warm-up requests and replays. Real service processes`,
     `(LOG_LEVEL=warn) and embedded Postgres with default durability, client and servers on one machine:`,
     `${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}; load average ${loadBefore} before, ${load1()} after.`,
     '',

@@ -6,9 +6,12 @@
  *
  * The kill lands in exactly that window through the test-only DISPATCHER_CRASH_AFTER_SEND=1
  * (config.outbox.crashAfterSend), which makes the real process SIGKILL itself there.
+ * The copies are then counted the way the audit counts them (lib/audit): reported, yet one e-mail.
  */
+import { randomBytes } from 'node:crypto';
+import { auditInvariants } from '../../lib/audit/invariants';
+import { stepKey } from '../../saga/keys';
 import { startStack, type Stack } from '../harness/stack';
-import { newKey } from './support';
 
 const TENANT = 'merchant_dispatch';
 let stack: Stack;
@@ -52,8 +55,11 @@ async function until(probe: () => Promise<boolean>, what: string, timeoutMs = 15
 
 test('killed between SMTP acceptance and marking sent → resent after restart with the same Message-ID; the copy is counted', async () => {
   const notification = stack.process('notification')!;
+  // Keyed as the saga keys its notify step, so the audit can join the e-mail to its checkout.
+  const checkoutId = `chk_${randomBytes(8).toString('hex')}`;
+  const key = stepKey(checkoutId, 'notify');
   const queued = await service('POST', '/notifications', {
-    key: newKey('notify'),
+    key,
     body: { to: 'buyer@example.com', template: 'order-confirmation', data: { orderId: 'ord_crash' } },
   });
   expect(queued.status).toBe(202);
@@ -75,4 +81,19 @@ test('killed between SMTP acceptance and marking sent → resent after restart w
     expect.objectContaining({ messageId, to: ['buyer@example.com'] }),
     expect.objectContaining({ messageId, to: ['buyer@example.com'] }),
   ]);
+
+  // The audit over this checkout: the copy is reported, and it is still one e-mail (one outbox
+  // row, one distinct Message-ID), so invariant 7.1 holds.
+  const report = auditInvariants({
+    checkouts: [{ id: checkoutId, merchantId: TENANT, amount: 1999, status: 'completed' }],
+    charges: [],
+    refunds: [],
+    orders: [],
+    cancellations: [],
+    notifications: [{ id, tenant: TENANT, key, messageId, status: after.body.status }],
+    apiRefunds: [],
+    messages: copies.messages,
+  });
+  expect(report.duplicateMessageCopies).toEqual([{ checkoutId, messageId, copies: 2 }]);
+  expect(report.violations.filter((v) => v.invariant === 'one-email')).toEqual([]);
 }, 60_000);
