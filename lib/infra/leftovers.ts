@@ -1,0 +1,87 @@
+/**
+ * Records of the process groups a supervisor (or the test harness) started, so that the next
+ * start can stop the ones a killed predecessor left behind (a SIGKILL gives no chance to clean
+ * up). A record is honoured only when the pid is alive AND still runs the recorded command, so a
+ * recycled pid of an unrelated process is never touched.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface ProcessRecord {
+  pid: number;
+  /** A substring of /proc/<pid>/cmdline that identifies the process we started. */
+  marker: string;
+}
+
+/** True while `pid` runs. A zombie (dead, not yet reaped: common where PID 1 does not reap) counts as dead. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // Field 3 of /proc/<pid>/stat is the state; the command before it is in parentheses.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no procfs: trust kill(0)
+  }
+}
+
+/** True when the recorded pid is alive and still runs the recorded command. */
+export function runs(record: ProcessRecord): boolean {
+  if (!isAlive(record.pid)) return false;
+  try {
+    return fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').includes(record.marker);
+  } catch {
+    return false;
+  }
+}
+
+/** SIGKILLs the group of every record still running its command; returns the pids stopped. */
+export async function killLeftovers(records: ProcessRecord[]): Promise<number[]> {
+  const killed: number[] = [];
+  for (const r of records.filter(runs)) {
+    try {
+      process.kill(-r.pid, 'SIGKILL'); // recorded children lead their own group
+    } catch {
+      process.kill(r.pid, 'SIGKILL'); // harness children share jest's group
+    }
+    killed.push(r.pid);
+  }
+  for (let i = 0; i < 50 && killed.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
+  return killed;
+}
+
+/** A folder of one-record-per-file entries: writers in many processes never contend. */
+export class PidDir {
+  constructor(readonly dir: string) {}
+
+  add(record: ProcessRecord): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    fs.writeFileSync(path.join(this.dir, String(record.pid)), JSON.stringify(record));
+  }
+
+  remove(pid: number): void {
+    fs.rmSync(path.join(this.dir, String(pid)), { force: true });
+  }
+
+  list(): ProcessRecord[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs.readdirSync(this.dir).flatMap((f) => {
+      try {
+        return [JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')) as ProcessRecord];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  /** Kills every recorded process still running, then forgets all records. */
+  async sweep(): Promise<number[]> {
+    const killed = await killLeftovers(this.list());
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return killed;
+  }
+}
