@@ -61,16 +61,19 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutSt
   const compensations = new CompensationStack<Compensation>();
 
   try {
+    // 1. Charge the customer. The refund is registered first: a charge whose reply was lost is still undone.
     saga.moveTo('charging');
     compensations.push('charge.refund');
     const charge = await saga.step('charge', () => chargeCustomer(input, forward));
     saga.set({ chargeId: charge.id });
 
+    // 2. Create the order, reserving stock: the pivot. Once it exists the checkout only moves forward.
     saga.moveTo('ordering');
     compensations.push('order.cancel');
     const order = await saga.step('order', () => createOrder(input, charge.id, forward));
     saga.set({ orderId: order.id });
   } catch (err) {
+    // Declined, out of stock, a service that stayed down, or a cancel request: undo what was done.
     if (!(err instanceof TemporalFailure)) throw err; // a bug: fail the task, let a fix replay
     saga.moveTo('compensating', classifyStepError(err).failure);
     await CancellationScope.nonCancellable(() => compensate(saga, compensations.drain()));
@@ -78,6 +81,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutSt
     return saga.state;
   }
 
+  // 3. Confirm by e-mail: retried or dead-lettered by the notification service, never a reason to refund.
   saga.moveTo('notifying');
   await sendConfirmation(saga);
   saga.moveTo('completed');
