@@ -45,6 +45,12 @@ export interface Config {
     /** True when the dev server is started by this project (no TEMPORAL_ADDRESS given). */
     embedded: boolean;
     cliPath: string | undefined;
+    /**
+     * A prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH) for the worker to load instead of bundling
+     * `workflows/` with webpack at start: seconds per worker start, which matters when tests and
+     * the chaos run start and kill workers many times.
+     */
+    workflowBundlePath: string | undefined;
   };
   /** Shared secret on every service-to-service call. */
   serviceToken: string;
@@ -62,6 +68,13 @@ export interface Config {
     /** How long a duplicate waits for an in-flight original before answering 409. */
     waitMs: number;
     purgeIntervalMs: number;
+    /**
+     * TEST-ONLY, never set in production (UNSAFE_SKIP_IDEMPOTENCY=1): the plugin stops
+     * deduplicating, so a retried request runs its handler again. Exists to prove that the
+     * audit (`npm run audit`) catches the duplicates this would cause; see
+     * test/chaos/audit-catches-duplicates.test.ts.
+     */
+    unsafeSkipIdempotency: boolean;
   };
   /** The notification service's outbox dispatcher. */
   outbox: {
@@ -187,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiUrl,
       embedded: temporalEmbedded,
       cliPath: env.TEMPORAL_CLI_PATH || undefined,
+      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || undefined,
     },
     serviceToken: env.SERVICE_TOKEN ?? DEV_SERVICE_TOKEN,
     apiKeys: parseApiKeys(env.API_KEYS ?? `${DEV_API_KEY}:${DEV_MERCHANT}`),
@@ -198,6 +212,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000),
       waitMs: int(env, 'IDEMPOTENCY_WAIT_MS', 5_000),
       purgeIntervalMs: int(env, 'IDEMPOTENCY_PURGE_INTERVAL_MS', 60_000),
+      unsafeSkipIdempotency: env.UNSAFE_SKIP_IDEMPOTENCY === '1',
     },
     outbox: {
       pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 250),

@@ -33,10 +33,11 @@ export const idempotencyMigrations = path.join(__dirname, 'migrations');
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const REPLAYED_HEADER = 'Idempotent-Replayed';
 /**
- * Answers that are not stored: they say the request itself was unacceptable (bad input,
+ * Answers that are not stored: they say the request itself was unacceptable (bad input, a
+ * mismatch with an earlier request found by the handler,
  * bad credentials, too many requests), so a corrected retry under the same key must run.
  */
-const UNSTORED_STATUSES = new Set([400, 401, 403, 408, 413, 415, 429]);
+const UNSTORED_STATUSES = new Set([400, 401, 403, 408, 413, 415, 422, 429]);
 
 /** Response headers worth replaying; anything else (dates, connection, rate limits) is per response. */
 const REPLAYED_HEADERS = ['content-type', 'location'];
@@ -47,6 +48,8 @@ interface Claim {
   owner: string;
   tx: PoolClient;
   settled: boolean;
+  /** TEST-ONLY pass-through (`unsafeSkipIdempotency`): no record was claimed, none is stored. */
+  unsafe?: boolean;
 }
 
 const claims = new WeakMap<FastifyRequest, Claim>();
@@ -77,10 +80,19 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     if (isIdempotent(request)) idempotencyKeyOf(request);
   });
 
+  if (opts.unsafeSkipIdempotency) app.log.warn('UNSAFE_SKIP_IDEMPOTENCY is on: requests are NOT deduplicated (test only)');
+
   app.addHook('preHandler', async (request, reply) => {
     if (!isIdempotent(request)) return;
     const key = idempotencyKeyOf(request);
     const tenant = opts.tenantOf(request);
+    if (opts.unsafeSkipIdempotency) {
+      const tx = await pool.connect();
+      await tx.query('BEGIN');
+      claims.set(request, { tenant, key, owner: '', tx, settled: false, unsafe: true });
+      request.idempotency = { tenant, key, tx };
+      return;
+    }
     const fingerprint = requestFingerprint(request.method, request.url.split('?')[0]!, request.body);
 
     const result = await store.claim(pool, { tenant, key, fingerprint, leaseMs: opts.leaseMs, waitMs: opts.waitMs });
@@ -130,6 +142,10 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     const status = reply.statusCode;
     let broken: Error | undefined;
     try {
+      if (claim.unsafe) {
+        await tx.query(status < 400 ? 'COMMIT' : 'ROLLBACK');
+        return payload;
+      }
       if (status >= 500 || UNSTORED_STATUSES.has(status)) {
         await tx.query('ROLLBACK');
         await store.release(tx, tenant, key, owner);
@@ -172,7 +188,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     claim.settled = true;
     await claim.tx.query('ROLLBACK').catch(() => undefined);
     claim.tx.release();
-    await store.release(pool, claim.tenant, claim.key, claim.owner).catch(() => undefined);
+    if (!claim.unsafe) await store.release(pool, claim.tenant, claim.key, claim.owner).catch(() => undefined);
   });
 
   if (opts.purgeIntervalMs > 0) {
