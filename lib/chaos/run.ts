@@ -12,6 +12,7 @@ import { auditInvariants } from '../audit/invariants';
 import type { AuditReport } from '../audit/types';
 import { mapLimit } from '../concurrency';
 import type { ProcessName } from '../infra/processes';
+import { orderTotal } from '../../saga/money';
 import { TERMINAL_STATUSES, type CheckoutStatus } from '../../saga/types';
 import { EXPECTED_STATUS, medianAndMax, type KillEvent, type KillTarget, type PlannedCheckout } from './plan';
 
@@ -141,7 +142,7 @@ async function driveCheckout(client: ApiClient, p: PlannedCheckout, waitUntil: n
 
   if (p.refund && outcome.status === 'completed' && outcome.checkoutId) {
     // A merchant refund of a third, sent twice at once under one key: one payment refund.
-    const amount = Math.max(1, Math.floor(Number((await client.send('GET', `/checkouts/${outcome.checkoutId}`, outcome))?.body.amount ?? 3) / 3));
+    const amount = Math.max(1, Math.floor(orderTotal(p.body.items) / 3));
     const refund = () =>
       client.send('POST', `/checkouts/${outcome.checkoutId}/refunds`, outcome, { key: `${p.idempotencyKey}-refund`, body: { amount } });
     await Promise.all([refund(), refund()]);
@@ -252,6 +253,10 @@ export async function runChaos(
         if (!isTerminal(o.status)) await sleep(pause);
       }
     });
+
+    // No restart may race the audit or the caller's stop(): the last revive is awaited here.
+    clearInterval(watchdog);
+    await monkey.reviveDead();
 
     const input = await collectAuditInput(target.config);
     const durations = input.checkouts.flatMap((c) => (isTerminal(c.status) && c.durationMs !== undefined ? [c.durationMs] : []));
