@@ -18,7 +18,9 @@ async function main(): Promise<void> {
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      workflowsPath: require.resolve('../workflows'),
+      ...(config.temporal.workflowBundlePath
+        ? { workflowBundle: { codePath: config.temporal.workflowBundlePath } }
+        : { workflowsPath: require.resolve('../workflows') }),
       activities: createActivities({ services: createServiceClient(serviceClientOptions(config)) }),
     });
     const running = worker.run();

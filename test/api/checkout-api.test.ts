@@ -60,7 +60,8 @@ beforeAll(async () => {
   services = createFakeServices();
   const taskQueue = uniqueTaskQueue('api');
   worker = await startWorker(taskQueue, createActivities({ services }));
-  const config = loadConfig({ ...process.env, API_KEYS: `${KEY_A}:merchant_a,${KEY_B}:merchant_b`, LOG_LEVEL: 'warn' });
+  // A generous wait bound: on a loaded 2-core CI machine a duplicate must wait, not get 409.
+  const config = loadConfig({ ...process.env, API_KEYS: `${KEY_A}:merchant_a,${KEY_B}:merchant_b`, LOG_LEVEL: 'warn', IDEMPOTENCY_WAIT_MS: '30000' });
   app = await buildApiApp({
     config,
     pool,

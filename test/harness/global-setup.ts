@@ -11,6 +11,7 @@ import { startEmbeddedPostgres } from '../../lib/infra/postgres';
 import { locateTemporalCli } from '../../lib/infra/temporal-cli';
 import { startTemporalServer } from '../../lib/infra/temporal-server';
 import { freePorts } from '../../lib/infra/wait';
+import { writeWorkflowBundle } from '../../lib/infra/workflow-bundle';
 import { HARNESS, type HarnessState } from './state';
 
 const TEST_SERVICE_TOKEN = 'test-service-token';
@@ -23,11 +24,12 @@ export default async function globalSetup(): Promise<void> {
   const [pgPort, temporalPort] = await freePorts(2, host);
   const cliPath = await locateTemporalCli({ cliPath: loadConfig().temporal.cliPath, log });
 
-  const [postgres, temporal] = await Promise.allSettled([
+  const [postgres, temporal, bundle] = await Promise.allSettled([
     startEmbeddedPostgres({ dataDir, host, port: pgPort, fast: true, log: (l) => log(`postgres: ${l}`) }),
     // In memory and headless: nothing to keep, nothing to look at. Not detached, so a Ctrl-C
     // on jest reaches it like it reaches jest.
     startTemporalServer({ cliPath, host, port: temporalPort, detached: false }),
+    writeWorkflowBundle(path.join(dataDir, 'workflow-bundle.js')),
   ]);
   const state: HarnessState = {
     dataDir,
@@ -35,7 +37,7 @@ export default async function globalSetup(): Promise<void> {
     temporal: temporal.status === 'fulfilled' ? temporal.value : undefined,
   };
   (globalThis as Record<string, unknown>)[HARNESS] = state;
-  const failure = [postgres, temporal].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const failure = [postgres, temporal, bundle].find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) {
     const { default: teardown } = await import('./global-teardown');
     await teardown();
@@ -52,6 +54,7 @@ export default async function globalSetup(): Promise<void> {
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_CLI_PATH: cliPath,
     SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+    WORKFLOW_BUNDLE_PATH: (bundle as PromiseFulfilledResult<string>).value,
   });
   log(`Postgres ${state.postgres!.url} and Temporal ${state.temporal!.address} ready in ${Date.now() - started} ms (data ${dataDir})`);
 }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 
 export function temporalAddress(): string {
   const address = process.env.TEMPORAL_ADDRESS;
@@ -13,13 +13,12 @@ export function temporalAddress(): string {
   return address;
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quietLogger });
-  return bundle;
+/** The bundle global setup built once for the whole run (WORKFLOW_BUNDLE_PATH). */
+export function workflowBundle(): { codePath: string } {
+  const codePath = process.env.WORKFLOW_BUNDLE_PATH;
+  if (!codePath) throw new Error('WORKFLOW_BUNDLE_PATH is not set: run the tests through jest (global setup bundles the workflows)');
+  return { codePath };
 }
-
-const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 export const uniqueTaskQueue = (name: string) => `${name}-${randomBytes(4).toString('hex')}`;
 
@@ -35,7 +34,7 @@ export interface RunningWorker {
 
 export async function startWorker(taskQueue: string, activities: object): Promise<RunningWorker> {
   const connection = await NativeConnection.connect({ address: temporalAddress() });
-  const worker = await Worker.create({ connection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const worker = await Worker.create({ connection, taskQueue, workflowBundle: workflowBundle(), activities });
   const running = worker.run();
   return {
     taskQueue,

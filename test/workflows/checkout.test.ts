@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Runtime, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Runtime, DefaultLogger, Worker } from '@temporalio/worker';
 import { stepKey } from '../../saga/keys';
 import type { CheckoutInput, CheckoutState, RefundState } from '../../saga/types';
 import { checkoutWorkflow, getStateQuery } from '../../workflows/checkout';
@@ -13,27 +13,24 @@ import { refundWorkflow } from '../../workflows/refund';
 import * as attrs from '../../workflows/search-attributes';
 import { eventually, FakeServices, gate } from './fake-services';
 import { createTestEnv } from './temporal-env';
+import { workflowBundle } from '../support/temporal';
 
 jest.setTimeout(120_000);
 
 const taskQueue = `checkout-workflows-${randomUUID()}`;
 let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
 let worker: Worker;
 let running: Promise<void>;
 const services = new FakeServices();
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') }); // activity failures are the point of several tests
-  [env, bundle] = await Promise.all([
-    createTestEnv(),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') }),
-  ]);
+  env = await createTestEnv();
   worker = await Worker.create({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
-    workflowBundle: bundle,
+    workflowBundle: workflowBundle(),
     activities: services.activities(),
   });
   running = worker.run();
