@@ -25,12 +25,19 @@ export function orderTotal(items: ReadonlyArray<{ quantity: number; unitAmount: 
   return total;
 }
 
-/** `formatMoney(3998, 'USD')` → `"39.98 USD"`; for UI summaries and messages, never arithmetic. */
+const SYMBOLS: Readonly<Record<string, string>> = { USD: '$', EUR: '€', GBP: '£' };
+
+/**
+ * `formatMoney(3998, 'USD')` → `"$39.98"`, `formatMoney(500, 'JPY')` → `"500 JPY"`: for UI
+ * summaries and messages, never arithmetic. Integer arithmetic only.
+ */
 export function formatMoney(amount: number, currency: string): string {
-  const exponent = CURRENCIES[currency] ?? 2;
+  const code = currency.toUpperCase();
+  const exponent = CURRENCIES[code] ?? 2;
   const sign = amount < 0 ? '-' : '';
   const abs = Math.abs(amount);
-  if (exponent === 0) return `${sign}${abs} ${currency}`;
   const unit = 10 ** exponent;
-  return `${sign}${Math.floor(abs / unit)}.${String(abs % unit).padStart(exponent, '0')} ${currency}`;
+  const value = exponent === 0 ? String(abs) : `${Math.floor(abs / unit)}.${String(abs % unit).padStart(exponent, '0')}`;
+  const symbol = SYMBOLS[code];
+  return symbol ? `${sign}${symbol}${value}` : `${sign}${value} ${code}`;
 }

@@ -8,6 +8,7 @@
  */
 import { SAGA_STEPS, stepKey, type Compensation, type KeyName, type SagaStep } from './keys';
 import type { CheckoutInput, CheckoutState, CheckoutStatus, Failure, StepState } from './types';
+import { formatMoney } from './money';
 
 /**
  * Allowed status transitions. `notifying` cannot go to `compensating`: the order is the saga's
@@ -131,19 +132,8 @@ export function compensationRoundDelayMs(failedRounds: number, baseMs = 1_000, c
   return Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(failedRounds - 1, 30)));
 }
 
-const CURRENCY_SYMBOLS: Readonly<Record<string, string>> = { USD: '$', EUR: '€', GBP: '£' };
-/** ISO 4217 currencies without minor units. */
-const ZERO_DECIMAL = new Set(['JPY', 'KRW', 'VND', 'CLP', 'ISK', 'UGX', 'XAF', 'XOF']);
-
-/** `3998, 'USD'` → `$39.98`; `500, 'JPY'` → `500 JPY`. Integer arithmetic only: no floats. */
-export function formatAmount(amount: number, currency: string): string {
-  const code = currency.toUpperCase();
-  const sign = amount < 0 ? '-' : '';
-  const abs = Math.abs(amount);
-  const value = ZERO_DECIMAL.has(code) ? String(abs) : `${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`;
-  const symbol = CURRENCY_SYMBOLS[code];
-  return symbol ? `${sign}${symbol}${value}` : `${sign}${value} ${code}`;
-}
+/** The workflow's name for the one money formatter (saga/money.ts). */
+export { formatMoney as formatAmount } from './money';
 
 /** A payment method as shown in summaries: test tokens as they are, anything else by its last four characters. */
 export function displayPaymentMethod(paymentMethod: string): string {
@@ -152,7 +142,7 @@ export function displayPaymentMethod(paymentMethod: string): string {
 
 /** The workflow's "current details" for the Temporal UI (markdown): status, steps, failing compensations. */
 export function currentDetails(state: CheckoutState): string {
-  const lines = [`**${state.status}** — ${formatAmount(state.amount, state.currency)} for ${state.customerId}`];
+  const lines = [`**${state.status}** — ${formatMoney(state.amount, state.currency)} for ${state.customerId}`];
   if (state.failure) lines.push(`failure: \`${state.failure.code}\` ${state.failure.message}`);
   for (const s of state.steps) {
     const error = s.error && s.status !== 'succeeded' ? ` — ${s.error.code}: ${s.error.message}` : '';
