@@ -137,6 +137,9 @@ const SCENARIOS: Record<string, (ctx: Ctx) => Promise<WorkflowHandle>> = {
   },
 };
 
+/** What a complete set holds; the replay test checks every set against it. */
+export const SCENARIO_NAMES = Object.keys(SCENARIOS);
+
 /** `v1`, `v2`, … : the first set name not yet taken. */
 function nextSet(): string {
   const taken = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR) : [];
@@ -176,10 +179,13 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    say(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exit(1);
-  },
-);
+// Run as a script only: the replay test imports this module for its scenario names.
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      say(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      process.exit(1);
+    },
+  );
+}
