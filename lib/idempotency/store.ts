@@ -50,21 +50,26 @@ export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult>
   let pollMs = 10;
   for (;;) {
     const owner = randomUUID();
-    const inserted = await pool.query(
-      `INSERT INTO idempotency_keys (tenant, key, fingerprint, state, owner, lease_expires_at)
-       VALUES ($1, $2, $3, 'in_flight', $4, now() + $5 * interval '1 millisecond')
-       ON CONFLICT (tenant, key) DO NOTHING`,
+    // One round trip: claim the key, or read the record that holds it. The read sees the
+    // statement's snapshot, so a row committed by a racing request a moment later can be
+    // missing; the loop then simply tries again.
+    const { rows } = await pool.query<RecordRow & { claimed: boolean | null }>(
+      `WITH claim AS (
+         INSERT INTO idempotency_keys (tenant, key, fingerprint, state, owner, lease_expires_at)
+         VALUES ($1, $2, $3, 'in_flight', $4, now() + $5 * interval '1 millisecond')
+         ON CONFLICT (tenant, key) DO NOTHING
+         RETURNING true AS claimed
+       )
+       SELECT (SELECT claimed FROM claim) AS claimed,
+              k.fingerprint, k.state, k.response_status, k.response_headers, k.response_body,
+              (extract(epoch FROM k.lease_expires_at - now()) * 1000)::int AS lease_ms_left
+         FROM (SELECT 1) AS one
+         LEFT JOIN idempotency_keys k ON k.tenant = $1 AND k.key = $2`,
       [req.tenant, req.key, req.fingerprint, owner, req.leaseMs],
     );
-    if (inserted.rowCount === 1) return { kind: 'claimed', owner, takeover: false };
+    if (rows[0]?.claimed) return { kind: 'claimed', owner, takeover: false };
 
-    const { rows } = await pool.query<RecordRow>(
-      `SELECT fingerprint, state, response_status, response_headers, response_body,
-              (extract(epoch FROM lease_expires_at - now()) * 1000)::int AS lease_ms_left
-         FROM idempotency_keys WHERE tenant = $1 AND key = $2`,
-      [req.tenant, req.key],
-    );
-    const row = rows[0];
+    const row = rows[0]?.fingerprint === null ? undefined : rows[0];
     if (row) {
       // A different request under a used key is rejected without touching the record, even
       // while the original is in flight: the original's outcome must not depend on it.
