@@ -45,8 +45,10 @@ test('without idempotency, lost replies become duplicate charges and the audit r
     expect(result.audit.ok).toBe(false);
     expect(oneCharge.violations).toBeGreaterThan(0);
     expect(result.audit.violations.find((v) => v.invariant === 'one-charge')!.message).toMatch(/^[2-9]\d* charges \(ch_/);
-    // Only what duplicate charges explain: nothing stuck, nothing orphaned.
-    expect(new Set(result.audit.violations.map((v) => v.invariant))).toEqual(new Set(['one-charge', 'completed']));
+    // What duplicate charges explain (a second charge, so not "one captured charge"), and
+    // nothing else: every checkout finished, every effect belongs to one.
+    expect(result.audit.invariants.find((i) => i.id === 'completed')!.violations).toBeGreaterThan(0);
+    expect(result.audit.violations.filter((v) => v.invariant === 'not-stuck' || v.invariant === 'no-orphans')).toEqual([]);
   } finally {
     await chaos.stop();
   }
