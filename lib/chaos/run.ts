@@ -34,6 +34,8 @@ export interface ChaosTarget {
 }
 
 export interface ChaosRunOptions {
+  /** Seeds the services' FAULTS_SEED after each restart (seed + n). */
+  seed: number;
   concurrency: number;
   /** After the load, how long to wait for stragglers to reach a terminal state. */
   settleTimeoutMs: number;
@@ -220,7 +222,7 @@ export async function runChaos(
   target: ChaosTarget,
   plan: PlannedCheckout[],
   killPlan: KillEvent[],
-  opts: ChaosRunOptions & { seed: number },
+  opts: ChaosRunOptions,
 ): Promise<ChaosResult> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
