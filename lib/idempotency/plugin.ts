@@ -4,7 +4,8 @@
  * A route opts in with `config: { idempotent: true }`. For such a route:
  *  - preValidation: the Idempotency-Key header is required and well-formed (400 otherwise);
  *    schema validation runs next, so a bad request is rejected before any record exists;
- *  - preHandler: the key is claimed atomically, scoped by tenant, against a fingerprint of the
+ *  - right before the handler (a wrapper the plugin puts around each such route's handler):
+ *    the key is claimed atomically, scoped by tenant, against a fingerprint of the
  *    request. A finished key replays its stored response; a different request under the key
  *    gets 422; a key in flight elsewhere is waited on (bounded), then 409 + Retry-After.
  *    On a claim, a transaction is opened and handed to the handler as `request.idempotency.tx`;
@@ -82,8 +83,11 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
 
   if (opts.unsafeSkipIdempotency) app.log.warn('UNSAFE_SKIP_IDEMPOTENCY is on: requests are NOT deduplicated (test only)');
 
-  app.addHook('preHandler', async (request, reply) => {
-    if (!isIdempotent(request)) return;
+  /**
+   * Runs right before an idempotent handler: claims the key and opens the transaction, or
+   * answers itself (replay, 422, 409). True when the handler should run.
+   */
+  async function begin(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const key = idempotencyKeyOf(request);
     const tenant = opts.tenantOf(request);
     if (opts.unsafeSkipIdempotency) {
@@ -91,7 +95,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
       await tx.query('BEGIN');
       claims.set(request, { tenant, key, owner: '', tx, settled: false, unsafe: true });
       request.idempotency = { tenant, key, tx };
-      return;
+      return true;
     }
     const fingerprint = requestFingerprint(request.method, request.url.split('?')[0]!, request.body);
 
@@ -99,10 +103,9 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     switch (result.kind) {
       case 'replay': {
         const render = request.routeOptions.config.idempotentReplay;
-        if (!render) return replay(reply, result.response);
-        reply.header(REPLAYED_HEADER, 'true');
-        await render(request, reply, result.response);
-        return reply;
+        if (!render) replay(reply, result.response);
+        else await render(request, reply.header(REPLAYED_HEADER, 'true'), result.response);
+        return false;
       }
       case 'mismatch':
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
@@ -132,6 +135,19 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     if (result.takeover) request.log.warn({ key }, 'took over an expired idempotency claim');
     claims.set(request, { tenant, key, owner: result.owner, tx, settled: false });
     request.idempotency = { tenant, key, tx };
+    return true;
+  }
+
+  // The claim runs inside a wrapper around the route's handler, not in a preHandler hook: a hook
+  // that answers (a replay) only stops Fastify from running the handler once the response is
+  // fully written, and a slow onSend hook (a delayed reply) would let the handler run anyway.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.idempotent !== true) return;
+    const handler = route.handler;
+    route.handler = async function idempotentHandler(this: FastifyInstance, request, reply) {
+      if (!(await begin(request, reply))) return reply;
+      return handler.call(this, request, reply);
+    };
   });
 
   app.addHook('onSend', async (request, reply, payload) => {

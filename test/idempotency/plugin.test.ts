@@ -190,6 +190,31 @@ describe('SPEC §4, row by row', () => {
   });
 });
 
+describe('replays', () => {
+  test('a replay whose answer is delayed never runs the handler (and a caller giving up is harmless)', async () => {
+    const slowSend = await buildWidgetApp(pool, {}, { sendDelayMs: 300 });
+    const slowBase = await slowSend.listen({ port: 0, host: '127.0.0.1' });
+    const send = (signal?: AbortSignal) =>
+      fetch(`${slowBase}/widgets`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ name: 'delayed' }),
+        signal,
+      });
+    const key = newKey();
+    try {
+      expect((await send()).status).toBe(201);
+      await expect(send(AbortSignal.timeout(100))).rejects.toThrow();
+      const replayed = await send();
+      expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await widgetCount(key)).toBe(1);
+    } finally {
+      await slowSend.close();
+    }
+  });
+});
+
 describe('concurrency and isolation', () => {
   test('50 concurrent identical requests → one effect and 50 identical responses', async () => {
     const key = newKey();
