@@ -36,6 +36,8 @@ test(`${CHECKOUTS} checkouts under 20 % faults, kills and a Temporal restart: th
     expect(result.outcomes.filter((o) => o.divergent || o.rejected)).toEqual([]);
     expect(result.audit.violations).toEqual([]);
     expect(result.audit.terminal).toBe(CHECKOUTS);
+    // Only planned kills: a process that dies on its own under faults is a bug.
+    expect(result.unexpectedDeaths).toEqual({});
   } finally {
     await chaos.stop();
   }
