@@ -17,6 +17,7 @@
  * Decisions come from a PRNG seeded by `FAULTS_SEED`, drawn when a request arrives, so the same
  * seed and the same request order inject the same faults.
  */
+import { mulberry32 } from './random';
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ConfigError } from './config';
@@ -79,18 +80,6 @@ export function parseFaults(spec: string): FaultRule[] {
       }
       return { point, kind, probability: chance === undefined ? 1 : probability(chance, entry), delayMs };
     });
-}
-
-/** mulberry32: a tiny, well-distributed 32-bit PRNG; plenty for fault dice, and seedable. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -4,7 +4,7 @@
  * (the timing of kills relative to requests still varies with the machine).
  */
 import type { ServiceName } from '../config';
-import { mulberry32 } from '../faults';
+import { mulberry32 } from '../random';
 import type { ProcessName } from '../infra/processes';
 import type { LineItem } from '../../saga/types';
 

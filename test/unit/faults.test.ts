@@ -1,5 +1,6 @@
 import { ConfigError } from '../../lib/config';
-import { faultPlanner, mulberry32, parseFaults } from '../../lib/faults';
+import { faultPlanner, parseFaults } from '../../lib/faults';
+import { mulberry32 } from '../../lib/random';
 
 describe('parseFaults', () => {
   test('the SPEC §6 example', () => {
