@@ -18,7 +18,7 @@ import { PidDir, runs } from '../lib/infra/leftovers';
 import { ensureDatabases } from '../lib/infra/postgres';
 import { PROCESSES, ROOT, startProcess } from '../lib/infra/processes';
 import { locateTemporalCli } from '../lib/infra/temporal-cli';
-import { startTemporalServer, waitForTemporal } from '../lib/infra/temporal-server';
+import { configuredDevServer, startTemporalServer, waitForTemporal } from '../lib/infra/temporal-server';
 import { freePort, portFree } from '../lib/infra/wait';
 
 const NAME_WIDTH = Math.max(...[...PROCESSES.map((p) => p.name), 'postgres', 'temporal', 'start'].map((n) => n.length));
@@ -93,12 +93,7 @@ async function startTemporal(config: Config, track: (child: ChildHandle, marker:
     );
   }
   await startTemporalServer({
-    cliPath,
-    host: config.host,
-    port: config.ports.temporal,
-    uiPort: config.ports.temporalUi,
-    namespace: config.temporal.namespace,
-    dbFile: path.join(config.dataDir, 'temporal.sqlite'),
+    ...configuredDevServer(config, cliPath),
     onLine: prefixer('temporal', 5),
     onSpawn: (child) => track(child, 'start-dev'),
   });

@@ -3,11 +3,10 @@
  * `--locate` only finds (or builds) the Temporal CLI and prints its path: `.ci/run` uses it so
  * the one-time build happens before the tests, not inside a test timeout.
  */
-import path from 'node:path';
 import { loadConfig } from '../lib/config';
 import { stopOnSignal } from '../lib/infra/signals';
 import { locateTemporalCli } from '../lib/infra/temporal-cli';
-import { startTemporalServer } from '../lib/infra/temporal-server';
+import { configuredDevServer, startTemporalServer } from '../lib/infra/temporal-server';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -18,12 +17,7 @@ async function main(): Promise<void> {
   }
   if (!config.temporal.embedded) throw new Error(`TEMPORAL_ADDRESS=${config.temporal.address} is set: that Temporal is not started here`);
   const server = await startTemporalServer({
-    cliPath,
-    host: config.host,
-    port: config.ports.temporal,
-    uiPort: config.ports.temporalUi,
-    namespace: config.temporal.namespace,
-    dbFile: path.join(config.dataDir, 'temporal.sqlite'),
+    ...configuredDevServer(config, cliPath),
     onLine: (line) => console.log(`temporal | ${line}`),
   });
   const stopping = stopOnSignal(server.stop);

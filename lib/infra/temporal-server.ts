@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import type { Config } from '../config';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { describeExit, ExitedError, spawnChild, type ChildHandle } from './child';
 import { waitUntil } from './wait';
@@ -34,6 +35,18 @@ export interface TemporalServerOptions {
   readyTimeoutMs?: number;
   /** Called right after spawn, before readiness: lets the caller record the pid for clean-up. */
   onSpawn?: (child: ChildHandle) => void;
+}
+
+/** The persistent dev server of `npm start` / `npm run start:temporal`, as the config describes it. */
+export function configuredDevServer(config: Config, cliPath: string): TemporalServerOptions {
+  return {
+    cliPath,
+    host: config.host,
+    port: config.ports.temporal,
+    uiPort: config.ports.temporalUi,
+    namespace: config.temporal.namespace,
+    dbFile: path.join(config.dataDir, 'temporal.sqlite'),
+  };
 }
 
 export interface TemporalServerHandle {
