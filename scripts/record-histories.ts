@@ -27,6 +27,7 @@ import globalTeardown from '../test/harness/global-teardown';
 import { startStack, type Stack } from '../test/harness/stack';
 import { connectClient } from '../test/support/temporal';
 import { getStateQuery } from '../workflows/checkout';
+import { sampleCheckoutRequest } from '../test/support/samples';
 
 export const HISTORIES_DIR = path.join(ROOT, 'test', 'replay', 'histories');
 
@@ -60,14 +61,7 @@ async function api(ctx: Ctx, method: string, route: string, body: Body, wait: bo
 
 /** Starts a checkout through the API and returns its run's handle (workflow id = checkout id). */
 async function checkout(ctx: Ctx, over: Body = {}, wait = true): Promise<WorkflowHandle> {
-  const body = {
-    customerId: 'cus_replay',
-    email: 'buyer@example.com',
-    currency: 'USD',
-    items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
-    paymentMethod: 'tok_visa',
-    ...over,
-  };
+  const body = sampleCheckoutRequest({ customerId: 'cus_replay', email: 'buyer@example.com', ...over });
   const resource = await api(ctx, 'POST', '/checkouts', body, wait);
   return ctx.client.workflow.getHandle(resource.id as string);
 }

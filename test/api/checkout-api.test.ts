@@ -15,6 +15,7 @@ import { TemporalGateway } from '../../services/checkout-api/temporal-gateway';
 import { freshDatabase } from '../support/db';
 import { createFakeServices, type FakeServices } from '../support/fake-services';
 import { connectClient, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
+import { sampleCheckoutRequest } from '../support/samples';
 
 const KEY_A = 'sk_test_a';
 const KEY_B = 'sk_test_b';
@@ -28,14 +29,7 @@ let services: FakeServices;
 let seq = 0;
 
 const newKey = () => `api-${Date.now()}-${seq++}`;
-const checkout = (over: Record<string, unknown> = {}) => ({
-  customerId: 'cus_123',
-  email: 'a@example.com',
-  currency: 'USD',
-  items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
-  paymentMethod: 'tok_visa',
-  ...over,
-});
+const checkout = sampleCheckoutRequest;
 
 async function call(method: string, path: string, opts: { key?: string; apiKey?: string | null; body?: unknown; prefer?: string } = {}) {
   const headers: Record<string, string> = {};

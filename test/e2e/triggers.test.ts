@@ -9,6 +9,7 @@ import { DEV_API_KEY } from '../../lib/config';
 import { stepKey } from '../../saga/keys';
 import { startStack, type Stack } from '../harness/stack';
 import { connectClient } from '../support/temporal';
+import { sampleCheckoutRequest } from '../support/samples';
 
 let stack: Stack;
 let client: Client;
@@ -27,14 +28,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-const body = (over: Record<string, unknown> = {}) => ({
-  customerId: 'cus_e2e',
-  email: `buyer-${randomBytes(3).toString('hex')}@example.com`,
-  currency: 'USD',
-  items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
-  paymentMethod: 'tok_visa',
-  ...over,
-});
+/** A fresh e-mail address per checkout, so mailbox counts belong to one checkout. */
+const body = (over: Record<string, unknown> = {}) =>
+  sampleCheckoutRequest({ email: `buyer-${randomBytes(3).toString('hex')}@example.com`, ...over });
 
 async function checkout(payload: Record<string, unknown>, key = `e2e-${randomBytes(6).toString('hex')}`) {
   const res = await fetch(`${stack.urls.api}/checkouts`, {

@@ -19,17 +19,9 @@ import {
   updateStep,
 } from '../../saga/saga';
 import type { CheckoutInput, CheckoutStatus, StepState } from '../../saga/types';
+import { sampleCheckoutInput } from '../support/samples';
 
-const input: CheckoutInput = {
-  checkoutId: 'chk_1',
-  merchantId: 'merchant_a',
-  customerId: 'cus_123',
-  email: 'a@example.com',
-  currency: 'USD',
-  items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
-  paymentMethod: 'tok_visa',
-  amount: 3998,
-};
+const input: CheckoutInput = sampleCheckoutInput();
 
 describe('state model', () => {
   test('initial state: pending, the three forward steps with their derived keys', () => {

@@ -14,6 +14,7 @@ import * as attrs from '../../workflows/search-attributes';
 import { eventually, FakeServices, gate } from './fake-services';
 import { createTestEnv } from './temporal-env';
 import { workflowBundle } from '../support/temporal';
+import { sampleCheckoutInput } from '../support/samples';
 
 jest.setTimeout(120_000);
 
@@ -43,17 +44,7 @@ afterAll(async () => {
 });
 
 function checkout(overrides: Partial<CheckoutInput> = {}): CheckoutInput {
-  return {
-    checkoutId: `chk_test_${randomUUID()}`,
-    merchantId: 'merchant_a',
-    customerId: 'cus_123',
-    email: 'a@example.com',
-    currency: 'USD',
-    items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
-    paymentMethod: 'tok_visa',
-    amount: 3998,
-    ...overrides,
-  };
+  return sampleCheckoutInput({ checkoutId: `chk_test_${randomUUID()}`, ...overrides });
 }
 
 function start(input: CheckoutInput) {
