@@ -38,7 +38,8 @@ async function metricsPlugin(app: FastifyInstance, opts: { service: string }): P
     duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  // Public like /healthz: scrapers carry no service token or API key, and counts hold no secrets.
+  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
     reply.type(registry.contentType);
     return registry.metrics();
   });

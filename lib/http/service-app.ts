@@ -13,16 +13,10 @@ import type { Pool } from 'pg';
 import type { Config } from '../config';
 import faults from '../faults';
 import idempotency from '../idempotency/plugin';
+import { bearerToken, isPublicRoute } from './auth';
 import { createBaseApp } from './base-app';
 import metrics from './metrics';
 import { Problem } from './problem';
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Served without the service token (health checks). */
-    public?: boolean;
-  }
-}
 
 /** What every service's `buildApp` is given; tests pass their own pool and config. */
 export interface ServiceDeps {
@@ -50,11 +44,6 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-function bearerToken(request: FastifyRequest): string | undefined {
-  const m = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '');
-  return m?.[1];
-}
-
 export async function buildServiceApp({ name, config, pool }: ServiceAppOptions): Promise<FastifyInstance> {
   const app = createBaseApp({
     // Bodies are never logged (card tokens, e-mail addresses); headers could carry the token.
@@ -62,7 +51,7 @@ export async function buildServiceApp({ name, config, pool }: ServiceAppOptions)
   });
 
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config?.public) return;
+    if (isPublicRoute(request)) return;
     const token = bearerToken(request);
     if (token === undefined || !sameSecret(token, config.serviceToken)) {
       throw new Problem('unauthorized', 'A valid service token is required', {}, { 'WWW-Authenticate': 'Bearer' });

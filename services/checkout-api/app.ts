@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import type { Config } from '../../lib/config';
+import { bearerToken, isPublicRoute } from '../../lib/http/auth';
 import { createBaseApp } from '../../lib/http/base-app';
 import metrics from '../../lib/http/metrics';
 import { Problem } from '../../lib/http/problem';
@@ -43,10 +44,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     merchantId: string;
   }
-  interface FastifyContextConfig {
-    /** Routes that need no API key (health, docs, metrics). */
-    public?: boolean;
-  }
 }
 
 /** How long a refund request waits for the payment service's answer before answering 202. */
@@ -75,8 +72,8 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
 
   app.decorateRequest('merchantId', '');
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.config?.public || request.url === '/metrics') return;
-    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+    if (isPublicRoute(request)) return;
+    const token = bearerToken(request);
     const merchantId = token ? config.apiKeys.get(token) : undefined;
     if (!merchantId) throw new Problem('unauthorized', 'Send Authorization: Bearer <api key>');
     request.merchantId = merchantId;
