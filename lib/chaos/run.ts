@@ -6,6 +6,7 @@
  * The system is reached only through `ChaosTarget`, so the same run works on the jest stack
  * and on the stack `npm run chaos` starts.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config';
 import { collectAuditInput } from '../audit/collect';
 import { auditInvariants } from '../audit/invariants';
@@ -68,7 +69,6 @@ export interface ChaosResult {
   durationMs: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const isTerminal = (s: string | null | undefined) => !!s && (TERMINAL_STATUSES as readonly string[]).includes(s);
 const PROCESS_NAMES: readonly ProcessName[] = ['mailbox', 'payment', 'order', 'notification', 'worker', 'api'];
 

@@ -3,6 +3,7 @@
  * config → database (created if missing) → migrations → app → listen → graceful shutdown.
  * Each service's `main.ts` is one call to `runService`.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
 import { loadConfig, withDatabase, type ServiceName } from '../config';
@@ -22,8 +23,6 @@ export interface ServiceDefinition {
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** Postgres may still be starting when a supervisor launches everything at once. */
 const DB_STARTUP_ATTEMPTS = 30;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Creates and migrates the service database, retrying while Postgres is not yet accepting connections. */
 async function prepareDatabase(url: string, pool: Pool, migrations: string[], log: (msg: string) => void): Promise<void> {

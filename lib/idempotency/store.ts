@@ -12,6 +12,7 @@
  * transaction is gone (crashed process, dropped connection): an alive-but-slow holder is never
  * raced, and if it loses its claim anyway its `complete` matches no row and it rolls back.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import type { StoredResponse } from './types';
@@ -43,8 +44,6 @@ interface RecordRow {
 }
 
 const LOCK_NOT_AVAILABLE = '55P03';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult> {
   const deadline = Date.now() + req.waitMs;
   let pollMs = 10;

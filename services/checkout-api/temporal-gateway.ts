@@ -2,6 +2,7 @@
  * Everything the checkout API asks of Temporal: start a checkout or refund workflow so that
  * a duplicate never starts a second run, read a checkout's state, wait for a terminal state.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Client,
   WorkflowExecutionAlreadyStartedError,
@@ -25,8 +26,6 @@ export interface CheckoutSnapshot {
  * client; these options keep the guarantee even if that record were lost.
  */
 const SINGLE_RUN = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
 export class TemporalGateway {
   constructor(
@@ -80,7 +79,7 @@ export class TemporalGateway {
     for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
       const snapshot = await this.readCheckout(checkoutId);
       if (!snapshot || TERMINAL_STATUSES.includes(snapshot.state.status) || Date.now() + pause > deadline) return snapshot;
-      await sleep(pause);
+      await sleep(pause, undefined, { ref: false });
     }
   }
 
@@ -100,7 +99,8 @@ export class TemporalGateway {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       handle = this.client.workflow.getHandle<typeof refundWorkflow>(input.refundId);
     }
-    const timeout = sleep(ms).then(() => null);
+    // Unref'd: a pending wait must not keep a shutting-down API alive.
+    const timeout = sleep(ms, null, { ref: false });
     return Promise.race([handle.result(), timeout]);
   }
 }
