@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { DEV_API_KEY } from '../../lib/config';
 import { stepKey } from '../../saga/keys';
 import { startStack, type Stack } from '../harness/stack';
-import { connectClient } from '../support/temporal';
+import { connectClient, countRuns } from '../support/temporal';
 import { sampleCheckoutRequest } from '../support/samples';
 
 let stack: Stack;
@@ -81,9 +81,7 @@ test('tok_visa → completed: one captured charge, one order, one confirmation e
   expect(await mailFor(payload.email)).toHaveLength(1);
 
   // Listed in Temporal (and so in the Web UI) under its search attributes.
-  const runs = [];
-  for await (const run of client.workflow.list({ query: `WorkflowId = '${res.body.id}' AND CheckoutStatus = 'completed'` })) runs.push(run);
-  expect(runs).toHaveLength(1);
+  expect(await countRuns(client, `WorkflowId = '${res.body.id}' AND CheckoutStatus = 'completed'`)).toBe(1);
 });
 
 test.each([

@@ -45,3 +45,16 @@ export async function startWorker(taskQueue: string, activities: object): Promis
     },
   };
 }
+
+/**
+ * How many runs a visibility query finds. Visibility lags behind starts and search-attribute
+ * updates, so a count of 0 is re-read for up to 10 s unless `expectSome` is false.
+ */
+export async function countRuns(client: Client, query: string, { expectSome = true } = {}): Promise<number> {
+  for (const deadline = Date.now() + 10_000; ; ) {
+    let n = 0;
+    for await (const _ of client.workflow.list({ query })) n++;
+    if (n > 0 || !expectSome || Date.now() > deadline) return n;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
