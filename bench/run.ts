@@ -1,12 +1,15 @@
 /**
  * `npm run bench`: every benchmark in turn, each in its own process (each starts and stops its
- * own servers, and a failure in one does not hide the others' results). Each appends its
- * figures to bench/RESULTS.md.
+ * own servers, and a failure in one does not hide the others' results). Each prints its figures
+ * as ratios measured in one run; bench/RESULTS.md records them with their commands.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
-const BENCHES = ['service-latency.ts'];
+const BENCHES = [
+  'service-latency.ts', // new request vs replay, one route per service
+  'temporal-pragmas.ts', // dev server workflows/s, SQLite defaults vs the tuned pragmas
+];
 
 let failed = 0;
 for (const bench of BENCHES) {
