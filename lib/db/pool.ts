@@ -3,8 +3,11 @@ import { Pool } from 'pg';
 /** A pool for one service database. `max` stays small: two cores, several processes, one cluster. */
 export function createPool(connectionString: string, max = 10): Pool {
   const pool = new Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
-  // An idle client losing its connection (e.g. Postgres restarted) must not crash the process.
+  // A client losing its connection (Postgres restarted or shutting down) must not crash the
+  // process: idle clients report to the pool, checked-out ones (a transaction held across an
+  // SMTP send, say) to themselves. The query in progress still rejects, so callers see it.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
