@@ -7,4 +7,4 @@ COPY . .
 USER node
 ENV NODE_ENV=production
 # Overridden per service in docker-compose.yml.
-CMD ["node", "--import", "tsx", "services/checkout-api/main.ts"]
+CMD ["node", "--import", "tsx", "src/services/checkout-api/main.ts"]

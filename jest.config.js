@@ -4,8 +4,8 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
-  globalSetup: '<rootDir>/test/harness/global-setup.ts',
-  globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+  globalSetup: '<rootDir>/tools/dev/sandbox/setup.ts',
+  globalTeardown: '<rootDir>/tools/dev/sandbox/teardown.ts',
   testTimeout: 60_000,
   // The stack (Postgres, Temporal, services) is shared by all test files; two cores do not
   // gain from more than two workers and the processes under test need CPU too.

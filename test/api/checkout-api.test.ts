@@ -6,16 +6,16 @@
 import type { FastifyInstance } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { createActivities } from '../../activities';
-import { loadConfig } from '../../lib/config';
-import { idempotencyMigrations } from '../../lib/idempotency/plugin';
-import { checkoutIdFor } from '../../saga/keys';
-import { buildApiApp, checkoutApiMigrations } from '../../services/checkout-api/app';
-import { TemporalGateway } from '../../services/checkout-api/temporal-gateway';
+import { createActivities } from '../../src/activities';
+import { loadConfig } from '../../src/platform/config';
+import { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
+import { checkoutIdFor } from '../../src/saga/keys';
+import { buildApiApp, checkoutApiMigrations } from '../../src/services/checkout-api/app';
+import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
 import { freshDatabase } from '../support/db';
 import { createFakeServices, type FakeServices } from '../support/fake-services';
 import { connectClient, countRuns, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
-import { sampleCheckoutRequest } from '../support/samples';
+import { sampleCheckoutRequest } from '../../tools/support/samples';
 
 const KEY_A = 'sk_test_a';
 const KEY_B = 'sk_test_b';

@@ -8,11 +8,11 @@
  * never finishes — which the audit would report too, but as "stuck", not as the duplicate this
  * test is about.
  */
-import { createPool } from '../../lib/db/pool';
-import { formatAuditReport } from '../../lib/audit/report';
-import { planCheckouts } from '../../lib/chaos/plan';
-import { runChaos } from '../../lib/chaos/run';
-import { startChaosStack } from '../support/chaos-stack';
+import { createPool } from '../../src/platform/db/pool';
+import { formatAuditReport } from '../../tools/audit/report';
+import { planCheckouts } from '../../tools/chaos/plan';
+import { runChaos } from '../../tools/chaos/run';
+import { startChaosStack } from '../../tools/chaos/stack';
 
 jest.setTimeout(180_000);
 

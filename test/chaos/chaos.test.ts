@@ -4,11 +4,11 @@
  * every service, SIGKILLs of random processes and a Temporal restart; then the SPEC §7 audit
  * must find nothing.
  */
-import { formatAuditReport } from '../../lib/audit/report';
-import { faultSpecs, planCheckouts, planKills, SCENARIOS } from '../../lib/chaos/plan';
-import { runChaos } from '../../lib/chaos/run';
-import { formatChaosSummary } from '../../lib/chaos/summary';
-import { CHAOS_DELAY_MS, startChaosStack } from '../support/chaos-stack';
+import { formatAuditReport } from '../../tools/audit/report';
+import { faultSpecs, planCheckouts, planKills, SCENARIOS } from '../../tools/chaos/plan';
+import { runChaos } from '../../tools/chaos/run';
+import { formatChaosSummary } from '../../tools/chaos/summary';
+import { CHAOS_DELAY_MS, startChaosStack } from '../../tools/chaos/stack';
 
 jest.setTimeout(300_000);
 

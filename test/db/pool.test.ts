@@ -2,7 +2,7 @@
  * A database connection dropped under a checked-out client (Postgres restarted, or the backend
  * terminated) must surface as a failed query, never as an unhandled 'error' that kills the process.
  */
-import { createPool } from '../../lib/db/pool';
+import { createPool } from '../../src/platform/db/pool';
 import { clusterUrl } from '../support/db';
 
 test('a terminated connection of a checked-out client fails its next query and nothing else', async () => {

@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { DEV_API_KEY } from '../../lib/config';
-import { stepKey } from '../../saga/keys';
-import { startStack, type Stack } from '../harness/stack';
+import { DEV_API_KEY } from '../../src/platform/config';
+import { stepKey } from '../../src/saga/keys';
+import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
 import { connectClient, countRuns } from '../support/temporal';
-import { sampleCheckoutRequest } from '../support/samples';
+import { sampleCheckoutRequest } from '../../tools/support/samples';
 
 let stack: Stack;
 let client: Client;

@@ -1,4 +1,4 @@
-import { canonicalJson, IDEMPOTENCY_KEY_PATTERN, requestFingerprint } from '../../lib/idempotency/fingerprint';
+import { canonicalJson, IDEMPOTENCY_KEY_PATTERN, requestFingerprint } from '../../src/platform/idempotency/fingerprint';
 
 describe('request fingerprint', () => {
   test('object key order does not matter, at any depth', () => {

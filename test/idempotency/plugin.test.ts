@@ -4,8 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { requestFingerprint } from '../../lib/idempotency/fingerprint';
-import { idempotencyMigrations, purgeExpired } from '../../lib/idempotency/plugin';
+import { requestFingerprint } from '../../src/platform/idempotency/fingerprint';
+import { idempotencyMigrations, purgeExpired } from '../../src/platform/idempotency/plugin';
 import { freshDatabase } from '../support/db';
 import { buildWidgetApp, widgetMigrations } from '../fixtures/widget-app';
 

@@ -1,8 +1,8 @@
 /** The infrastructure global setup started is real and reachable, and the dev server got its options. */
 import { Connection } from '@temporalio/client';
 import { Pool } from 'pg';
-import { devServerArgs, TUNED_SQLITE_PRAGMAS } from '../../lib/infra/temporal-server';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { devServerArgs, TUNED_SQLITE_PRAGMAS } from '../../tools/dev/temporal-server';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 
 test('Postgres from the harness answers on DATABASE_URL, tuned for tests', async () => {
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 1 });

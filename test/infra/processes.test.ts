@@ -5,12 +5,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnChild } from '../../lib/infra/child';
-import { isAlive, PidDir } from '../../lib/infra/leftovers';
-import type { ProcessSpec } from '../../lib/infra/processes';
-import { freePort, httpOk } from '../../lib/infra/wait';
-import { pidDirOf } from '../harness/state';
-import { startProcess } from '../harness/stack';
+import { spawnChild } from '../../tools/dev/child';
+import { isAlive, PidDir } from '../../tools/dev/leftovers';
+import type { ProcessSpec } from '../../tools/dev/processes';
+import { freePort, httpOk } from '../../tools/dev/wait';
+import { pidDirOf } from '../../tools/dev/sandbox/state';
+import { startProcess } from '../../tools/dev/sandbox/stack';
 
 let dir: string;
 beforeAll(() => {

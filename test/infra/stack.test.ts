@@ -1,7 +1,7 @@
 /** The end-to-end stack helper on the real service processes: start, crash, restart, stop. */
-import { isAlive } from '../../lib/infra/leftovers';
-import { httpOk } from '../../lib/infra/wait';
-import { startStack, type Stack } from '../harness/stack';
+import { isAlive } from '../../tools/dev/leftovers';
+import { httpOk } from '../../tools/dev/wait';
+import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
 
 jest.setTimeout(120_000);
 

@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_PORTS, portEnv } from '../../lib/config';
-import { spawnChild, type ChildHandle } from '../../lib/infra/child';
-import { isAlive } from '../../lib/infra/leftovers';
-import { ROOT } from '../../lib/infra/processes';
-import { freePorts } from '../../lib/infra/wait';
+import { DEFAULT_PORTS, portEnv } from '../../src/platform/config';
+import { spawnChild, type ChildHandle } from '../../tools/dev/child';
+import { isAlive } from '../../tools/dev/leftovers';
+import { ROOT } from '../../tools/dev/processes';
+import { freePorts } from '../../tools/dev/wait';
 
 jest.setTimeout(150_000);
 
@@ -28,7 +28,7 @@ test('npm start: ready banner and state file; SIGINT stops every process it star
   const names = Object.keys(DEFAULT_PORTS) as (keyof typeof DEFAULT_PORTS)[];
   (await freePorts(names.length)).forEach((port, i) => (env[portEnv(names[i]!)] = String(port)));
 
-  supervisor = spawnChild('start', process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'start.ts')], { env, cwd: ROOT });
+  supervisor = spawnChild('start', process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools', 'dev', 'start.ts')], { env, cwd: ROOT });
   await Promise.race([
     supervisor.waitForLine(/checkout-saga is ready/),
     supervisor.exited.then(() => Promise.reject(new Error(`npm start exited:\n${supervisor!.tail().join('\n')}`))),

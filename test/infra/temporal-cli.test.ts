@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cacheBinDir, locateTemporalCli, TEMPORAL_CLI_MODULE, TEMPORAL_CLI_VERSION, TemporalCliNotFoundError } from '../../lib/infra/temporal-cli';
+import { cacheBinDir, locateTemporalCli, TEMPORAL_CLI_MODULE, TEMPORAL_CLI_VERSION, TemporalCliNotFoundError } from '../../tools/dev/temporal-cli';
 
 let root: string;
 beforeEach(() => {

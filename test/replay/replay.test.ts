@@ -5,7 +5,7 @@
  * in CI, instead of as a stuck workflow task in production.
  *
  * Every set under histories/ is replayed: v1 was recorded before the `patched()` change in
- * workflows/checkout.ts and takes the old branch, v2 after it and takes the new one.
+ * src/workflows/checkout.ts and takes the old branch, v2 after it and takes the new one.
  * No server is needed; the harness's is simply not used.
  */
 import fs from 'node:fs';
@@ -13,7 +13,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { HISTORIES_DIR, SCENARIO_NAMES } from '../../scripts/record-histories';
+import { HISTORIES_DIR, SCENARIO_NAMES } from '../../tools/replay/record-histories';
 import { workflowBundle } from '../support/temporal';
 
 jest.setTimeout(120_000);

@@ -8,7 +8,7 @@
  * claimed the key and locked the claim row, and the test waits until Postgres shows it waiting.
  */
 import { Pool } from 'pg';
-import { startStack, type Stack } from '../harness/stack';
+import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
 import { count, newKey } from './support';
 
 /** Short, so the retry may take the dead holder's claim over soon after the restart. */

@@ -6,12 +6,12 @@
  *
  * The kill lands in exactly that window through the test-only DISPATCHER_CRASH_AFTER_SEND=1
  * (config.outbox.crashAfterSend), which makes the real process SIGKILL itself there.
- * The copies are then counted the way the audit counts them (lib/audit): reported, yet one e-mail.
+ * The copies are then counted the way the audit counts them (tools/audit): reported, yet one e-mail.
  */
 import { randomBytes } from 'node:crypto';
-import { auditInvariants } from '../../lib/audit/invariants';
-import { stepKey } from '../../saga/keys';
-import { startStack, type Stack } from '../harness/stack';
+import { auditInvariants } from '../../tools/audit/invariants';
+import { stepKey } from '../../src/saga/keys';
+import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
 
 const TENANT = 'merchant_dispatch';
 let stack: Stack;

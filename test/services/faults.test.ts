@@ -4,8 +4,8 @@
  * replays it; `delay` answers late with the effect already committed.
  */
 import type { Pool } from 'pg';
-import { idempotencyMigrations } from '../../lib/idempotency/plugin';
-import { buildApp, migrations } from '../../services/payment/app';
+import { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
+import { buildApp, migrations } from '../../src/services/payment/app';
 import { freshDatabase } from '../support/db';
 import { count, newKey, startService } from './support';
 

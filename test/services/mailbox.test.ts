@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { startMailbox } from '../../services/mailbox/mailbox';
-import { parseHeaders } from '../../services/mailbox/store';
+import { startMailbox } from '../../tools/dev/mailbox/mailbox';
+import { parseHeaders } from '../../tools/dev/mailbox/store';
 
 let dataDir: string;
 beforeEach(() => {

@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startMailbox, type Mailbox } from '../../services/mailbox/mailbox';
-import { buildApp, migrations } from '../../services/notification/app';
-import { OutboxDispatcher } from '../../services/notification/dispatcher';
-import { messageIdFor } from '../../services/notification/message';
+import { startMailbox, type Mailbox } from '../../tools/dev/mailbox/mailbox';
+import { buildApp, migrations } from '../../src/services/notification/app';
+import { OutboxDispatcher } from '../../src/services/notification/dispatcher';
+import { messageIdFor } from '../../src/services/notification/message';
 import { count, newKey, startService, type RunningService } from './support';
 
 const MAX_ATTEMPTS = 3;

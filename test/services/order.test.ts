@@ -2,7 +2,7 @@
  * The order service over real HTTP and real Postgres: atomic stock reservation, SPEC §5's
  * out-of-stock trigger, cancellation releasing stock exactly once, no oversell under contention.
  */
-import { buildApp, migrations } from '../../services/order/app';
+import { buildApp, migrations } from '../../src/services/order/app';
 import { count, newKey, startService, type RunningService } from './support';
 
 let svc: RunningService;

@@ -2,7 +2,7 @@
  * The payment service over real HTTP and real Postgres: SPEC §5 test cards, refunds bounded
  * by the charge under concurrency, tenancy, and the service-token gate.
  */
-import { buildApp, migrations } from '../../services/payment/app';
+import { buildApp, migrations } from '../../src/services/payment/app';
 import { count, newKey, startService, type RunningService } from './support';
 
 let svc: RunningService;

@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { loadConfig, type Config } from '../../lib/config';
-import type { ServiceDeps } from '../../lib/http/service-app';
-import { idempotencyMigrations } from '../../lib/idempotency/plugin';
+import { loadConfig, type Config } from '../../src/platform/config';
+import type { ServiceDeps } from '../../src/platform/http/service-app';
+import { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
 import { freshDatabase } from '../support/db';
 
 export const SERVICE_TOKEN = 'test-service-token';

@@ -1,12 +1,12 @@
 /**
  * A fresh, migrated database per test file on the harness's real Postgres cluster
- * (DATABASE_URL is exported by test/harness/global-setup.ts).
+ * (DATABASE_URL is exported by tools/dev/sandbox/setup.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Pool } from 'pg';
-import { withDatabase } from '../../lib/config';
-import { migrate } from '../../lib/db/migrate';
-import { createPool, ensureDatabase } from '../../lib/db/pool';
+import { withDatabase } from '../../src/platform/config';
+import { migrate } from '../../src/platform/db/migrate';
+import { createPool, ensureDatabase } from '../../src/platform/db/pool';
 
 export function clusterUrl(): string {
   const url = process.env.DATABASE_URL;

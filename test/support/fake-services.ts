@@ -3,9 +3,9 @@
  * `ServiceClient` interface and the real failure mapping. For API tests that exercise the
  * checkout API and Temporal but not the services (the end-to-end tests run the real ones).
  */
-import type { ServiceName } from '../../lib/config';
-import { problemType, type ProblemKind } from '../../lib/http/problem';
-import { failureForResponse, type ServiceClient, type ServiceRequest } from '../../activities/service-client';
+import type { ServiceName } from '../../src/platform/config';
+import { problemType, type ProblemKind } from '../../src/platform/http/problem';
+import { failureForResponse, type ServiceClient, type ServiceRequest } from '../../src/activities/service-client';
 
 export interface FakeServices extends ServiceClient {
   /** Every mutating call, in order: `payment POST /charges <key>`. */

@@ -1,6 +1,6 @@
 /**
  * Temporal for tests: a client and workers on the harness's real dev server
- * (TEMPORAL_ADDRESS from test/harness/global-setup.ts), with the workflow bundle built once
+ * (TEMPORAL_ADDRESS from tools/dev/sandbox/setup.ts), with the workflow bundle built once
  * per jest worker process.
  */
 import { randomBytes } from 'node:crypto';

@@ -1,8 +1,8 @@
 /** The SPEC §7 audit judged on hand-made rows: a clean world passes, each kind of breakage is caught. */
-import { auditInvariants, parseEffectKey } from '../../lib/audit/invariants';
-import { formatAuditReport } from '../../lib/audit/report';
-import type { AuditInput, InvariantId } from '../../lib/audit/types';
-import { messageIdFor } from '../../services/notification/message';
+import { auditInvariants, parseEffectKey } from '../../tools/audit/invariants';
+import { formatAuditReport } from '../../tools/audit/report';
+import type { AuditInput, InvariantId } from '../../tools/audit/types';
+import { messageIdFor } from '../../src/services/notification/message';
 
 const M = 'merchant_a';
 const OK = 'chk_0001'; // completed

@@ -1,7 +1,7 @@
 /** The pure part of a chaos run: load, faults, kill plan, statistics, summary layout. */
-import { parseFaults } from '../../lib/faults';
-import { countFaults, faultSpecs, FAULT_POINTS, medianAndMax, planCheckouts, planKills, SCENARIOS } from '../../lib/chaos/plan';
-import { formatTable } from '../../lib/table';
+import { parseFaults } from '../../src/platform/faults';
+import { countFaults, faultSpecs, FAULT_POINTS, medianAndMax, planCheckouts, planKills, SCENARIOS } from '../../tools/chaos/plan';
+import { formatTable } from '../../tools/support/table';
 
 describe('planCheckouts', () => {
   const plan = planCheckouts({ checkouts: 400, seed: 3 });

@@ -1,6 +1,6 @@
-import { ConfigError } from '../../lib/config';
-import { faultPlanner, parseFaults } from '../../lib/faults';
-import { mulberry32 } from '../../lib/random';
+import { ConfigError } from '../../src/platform/config';
+import { faultPlanner, parseFaults } from '../../src/platform/faults';
+import { mulberry32 } from '../../src/platform/random';
 
 describe('parseFaults', () => {
   test('the SPEC §6 example', () => {

@@ -1,5 +1,5 @@
 /**
- * Key derivation (saga/keys.ts): examples plus properties over many random inputs drawn from a
+ * Key derivation (src/saga/keys.ts): examples plus properties over many random inputs drawn from a
  * seeded PRNG, so a failure is reproducible from the seed alone.
  */
 import {
@@ -12,8 +12,8 @@ import {
   SAGA_STEPS,
   stepKey,
   type KeyName,
-} from '../../saga/keys';
-import { mulberry32 } from '../../lib/random';
+} from '../../src/saga/keys';
+import { mulberry32 } from '../../src/platform/random';
 
 const NAMES: readonly KeyName[] = [...SAGA_STEPS, ...COMPENSATIONS];
 const SEED = 0x5eed;

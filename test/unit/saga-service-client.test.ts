@@ -2,8 +2,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
-import { createServiceClient, failureForResponse, parseRetryAfter, type ServiceClient } from '../../activities/service-client';
-import { problemType } from '../../lib/http/problem';
+import { createServiceClient, failureForResponse, parseRetryAfter, type ServiceClient } from '../../src/activities/service-client';
+import { problemType } from '../../src/platform/http/problem';
 
 const problem = (kind: Parameters<typeof problemType>[0], detail?: string) => ({ type: problemType(kind), title: kind, detail });
 

@@ -1,8 +1,8 @@
 /** The saga's pure core: state transitions, steps, compensation decisions, error classification. */
 import { ActivityFailure, ApplicationFailure, CancelledFailure, RetryState, TimeoutFailure, TimeoutType } from '@temporalio/common';
-import { CompensationStack } from '../../saga/compensation-stack';
-import { classifyStepError, isRejection } from '../../saga/failures';
-import { stepKey } from '../../saga/keys';
+import { CompensationStack } from '../../src/saga/compensation-stack';
+import { classifyStepError, isRejection } from '../../src/saga/failures';
+import { stepKey } from '../../src/saga/keys';
 import {
   canTransition,
   compensationAction,
@@ -17,9 +17,9 @@ import {
   transition,
   TRANSITIONS,
   updateStep,
-} from '../../saga/saga';
-import type { CheckoutInput, CheckoutStatus, StepState } from '../../saga/types';
-import { sampleCheckoutInput } from '../support/samples';
+} from '../../src/saga/saga';
+import type { CheckoutInput, CheckoutStatus, StepState } from '../../src/saga/types';
+import { sampleCheckoutInput } from '../../tools/support/samples';
 
 const input: CheckoutInput = sampleCheckoutInput();
 

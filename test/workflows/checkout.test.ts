@@ -6,15 +6,15 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger, Worker } from '@temporalio/worker';
-import { stepKey } from '../../saga/keys';
-import type { CheckoutInput, CheckoutState, RefundState } from '../../saga/types';
-import { checkoutWorkflow, getStateQuery } from '../../workflows/checkout';
-import { refundWorkflow } from '../../workflows/refund';
-import * as attrs from '../../workflows/search-attributes';
+import { stepKey } from '../../src/saga/keys';
+import type { CheckoutInput, CheckoutState, RefundState } from '../../src/saga/types';
+import { checkoutWorkflow, getStateQuery } from '../../src/workflows/checkout';
+import { refundWorkflow } from '../../src/workflows/refund';
+import * as attrs from '../../src/workflows/search-attributes';
 import { eventually, FakeServices, gate } from './fake-services';
 import { createTestEnv } from './temporal-env';
 import { workflowBundle } from '../support/temporal';
-import { sampleCheckoutInput } from '../support/samples';
+import { sampleCheckoutInput } from '../../tools/support/samples';
 
 jest.setTimeout(120_000);
 

@@ -8,7 +8,7 @@
  * hold a call in flight), and read `calls` to see what was sent with which key.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Activities } from '../../activities';
+import type { Activities } from '../../src/activities';
 
 export type ActivityName = keyof Activities;
 export interface RecordedCall {

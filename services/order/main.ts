@@ -1,4 +1,0 @@
-import { runService } from '../../lib/http/service-main';
-import { buildApp, migrations } from './app';
-
-void runService({ name: 'order', migrations, buildApp });

@@ -1,0 +1,227 @@
+/**
+ * The one place that knows every port, URL and tunable of the system.
+ *
+ * Every process reads its configuration through `loadConfig()`; nothing else reads
+ * `process.env` for these values. Defaults are the embedded development setup
+ * (SPEC §2); each can be overridden by an environment variable so a process can be
+ * pointed at real infrastructure or started on free ports by the test harness.
+ */
+import path from 'node:path';
+
+export type ServiceName = 'payment' | 'order' | 'notification';
+/** Databases in the one Postgres cluster: one per service plus the checkout API's own. */
+export type DatabaseName = ServiceName | 'checkout';
+export const DATABASES: readonly DatabaseName[] = ['payment', 'order', 'notification', 'checkout'];
+
+export interface Config {
+  /** Folder for Postgres data, the Temporal SQLite file, logs and the state file. */
+  dataDir: string;
+  stateFile: string;
+  host: string;
+  ports: {
+    api: number;
+    payment: number;
+    order: number;
+    notification: number;
+    mailboxHttp: number;
+    mailboxSmtp: number;
+    postgres: number;
+    temporal: number;
+    temporalUi: number;
+  };
+  /** Base URLs the worker uses to reach the services (no trailing slash). */
+  serviceUrls: Record<ServiceName, string>;
+  apiUrl: string;
+  mailboxUrl: string;
+  /** Postgres connection string per database. */
+  databaseUrls: Record<DatabaseName, string>;
+  /** True when Postgres is the embedded one this project starts itself. */
+  embeddedPostgres: boolean;
+  temporal: {
+    address: string;
+    namespace: string;
+    taskQueue: string;
+    uiUrl: string;
+    /** True when the dev server is started by this project (no TEMPORAL_ADDRESS given). */
+    embedded: boolean;
+    cliPath: string | undefined;
+    /**
+     * A prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH) for the worker to load instead of bundling
+     * `src/workflows/` with webpack at start: seconds per worker start, which matters when tests and
+     * the chaos run start and kill workers many times.
+     */
+    workflowBundlePath: string | undefined;
+  };
+  /** Shared secret on every service-to-service call. */
+  serviceToken: string;
+  /** API key → merchant id. */
+  apiKeys: Map<string, string>;
+  smtpUrl: string;
+  /** Fault-injection spec (SPEC §6) for the process reading it; empty = off. */
+  faults: string;
+  faultsSeed: number;
+  idempotency: {
+    /** How long a completed key is kept before the purge makes it new again. */
+    retentionMs: number;
+    /** How long an in-flight claim is honoured before another request may take it over. */
+    leaseMs: number;
+    /** How long a duplicate waits for an in-flight original before answering 409. */
+    waitMs: number;
+    purgeIntervalMs: number;
+    /**
+     * TEST-ONLY, never set in production (UNSAFE_SKIP_IDEMPOTENCY=1): the plugin stops
+     * deduplicating, so a retried request runs its handler again. Exists to prove that the
+     * audit (`npm run audit`) catches the duplicates this would cause; see
+     * test/chaos/audit-catches-duplicates.test.ts.
+     */
+    unsafeSkipIdempotency: boolean;
+  };
+  /** The notification service's outbox dispatcher. */
+  outbox: {
+    /** How often the dispatcher looks for due messages when it found none. */
+    pollIntervalMs: number;
+    /** Send attempts before a message is dead-lettered. */
+    maxAttempts: number;
+    /** Retry n waits about base * 2^(n-1), capped at max (short in dev, minutes in production). */
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    /**
+     * TEST-ONLY fault injection (DISPATCHER_CRASH_AFTER_SEND=1): the process SIGKILLs itself
+     * right after the SMTP server accepted a message and before the row is marked sent, the one
+     * crash window that produces a duplicate e-mail. Lets a test hit it deterministically.
+     */
+    crashAfterSend: boolean;
+  };
+  /** Timeout of one HTTP call from an activity to a service; kept below the activity timeout. */
+  httpTimeoutMs: number;
+  logLevel: string;
+}
+
+/** The API key made for development when API_KEYS is not set; printed in the banner. */
+export const DEV_API_KEY = 'sk_test_dev_merchant';
+export const DEV_MERCHANT = 'merchant_dev';
+const DEV_SERVICE_TOKEN = 'dev-service-token';
+
+export const DEFAULT_PORTS: Config['ports'] = {
+  api: 3000,
+  payment: 3001,
+  order: 3002,
+  notification: 3003,
+  mailboxHttp: 3004,
+  mailboxSmtp: 2525,
+  postgres: 5432,
+  temporal: 7233,
+  temporalUi: 8233,
+};
+
+const PORT_ENV: Record<keyof Config['ports'], string> = {
+  api: 'API_PORT',
+  payment: 'PAYMENT_PORT',
+  order: 'ORDER_PORT',
+  notification: 'NOTIFICATION_PORT',
+  mailboxHttp: 'MAILBOX_HTTP_PORT',
+  mailboxSmtp: 'MAILBOX_SMTP_PORT',
+  postgres: 'POSTGRES_PORT',
+  temporal: 'TEMPORAL_PORT',
+  temporalUi: 'TEMPORAL_UI_PORT',
+};
+
+/** The env variable that sets each port: the supervisor and test harness use it to pass ports down. */
+export function portEnv(name: keyof Config['ports']): string {
+  return PORT_ENV[name];
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+export function parseApiKeys(raw: string): Map<string, string> {
+  const keys = new Map<string, string>();
+  for (const pair of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const i = pair.lastIndexOf(':');
+    if (i <= 0 || i === pair.length - 1) throw new ConfigError(`API_KEYS entry "${pair.slice(0, 4)}…" must be key:merchant`);
+    keys.set(pair.slice(0, i), pair.slice(i + 1));
+  }
+  return keys;
+}
+
+/** Replaces the database name in a Postgres URL, so one DATABASE_URL serves every database. */
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = path.resolve(env.DATA_DIR ?? path.join(__dirname, '..', '..', '.data'));
+  const host = env.HOST ?? '127.0.0.1';
+  const ports = Object.fromEntries(
+    (Object.keys(DEFAULT_PORTS) as (keyof Config['ports'])[]).map((k) => [k, int(env, PORT_ENV[k], DEFAULT_PORTS[k])]),
+  ) as Config['ports'];
+
+  const local = (port: number) => `http://${host}:${port}`;
+  const serviceUrls: Record<ServiceName, string> = {
+    payment: env.PAYMENT_URL ?? local(ports.payment),
+    order: env.ORDER_URL ?? local(ports.order),
+    notification: env.NOTIFICATION_URL ?? local(ports.notification),
+  };
+
+  const embeddedPostgres = !env.DATABASE_URL && DATABASES.every((d) => !env[`${d.toUpperCase()}_DATABASE_URL`]);
+  const baseDbUrl = env.DATABASE_URL ?? `postgres://postgres:postgres@${host}:${ports.postgres}/postgres`;
+  const databaseUrls = Object.fromEntries(
+    DATABASES.map((d) => [d, env[`${d.toUpperCase()}_DATABASE_URL`] ?? withDatabase(baseDbUrl, `saga_${d}`)]),
+  ) as Record<DatabaseName, string>;
+
+  const temporalEmbedded = !env.TEMPORAL_ADDRESS;
+  const uiUrl = env.TEMPORAL_UI_URL ?? `http://localhost:${ports.temporalUi}`;
+
+  return {
+    dataDir,
+    stateFile: path.join(dataDir, 'state.json'),
+    host,
+    ports,
+    serviceUrls,
+    apiUrl: env.API_URL ?? local(ports.api),
+    mailboxUrl: env.MAILBOX_URL ?? local(ports.mailboxHttp),
+    databaseUrls,
+    embeddedPostgres,
+    temporal: {
+      address: env.TEMPORAL_ADDRESS ?? `${host}:${ports.temporal}`,
+      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      taskQueue: env.TEMPORAL_TASK_QUEUE ?? 'checkout',
+      uiUrl,
+      embedded: temporalEmbedded,
+      cliPath: env.TEMPORAL_CLI_PATH || undefined,
+      workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || undefined,
+    },
+    serviceToken: env.SERVICE_TOKEN ?? DEV_SERVICE_TOKEN,
+    apiKeys: parseApiKeys(env.API_KEYS ?? `${DEV_API_KEY}:${DEV_MERCHANT}`),
+    smtpUrl: env.SMTP_URL ?? `smtp://${host}:${ports.mailboxSmtp}`,
+    faults: env.FAULTS ?? '',
+    faultsSeed: int(env, 'FAULTS_SEED', 1),
+    idempotency: {
+      retentionMs: int(env, 'IDEMPOTENCY_RETENTION_MS', 24 * 60 * 60 * 1000),
+      leaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000),
+      waitMs: int(env, 'IDEMPOTENCY_WAIT_MS', 5_000),
+      purgeIntervalMs: int(env, 'IDEMPOTENCY_PURGE_INTERVAL_MS', 60_000),
+      unsafeSkipIdempotency: env.UNSAFE_SKIP_IDEMPOTENCY === '1',
+    },
+    outbox: {
+      pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 250),
+      maxAttempts: Math.max(1, int(env, 'OUTBOX_MAX_ATTEMPTS', 5)),
+      backoffBaseMs: int(env, 'OUTBOX_BACKOFF_BASE_MS', 500),
+      backoffMaxMs: int(env, 'OUTBOX_BACKOFF_MAX_MS', 30_000),
+      crashAfterSend: env.DISPATCHER_CRASH_AFTER_SEND === '1',
+    },
+    httpTimeoutMs: int(env, 'HTTP_TIMEOUT_MS', 5_000),
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}

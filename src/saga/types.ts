@@ -1,0 +1,126 @@
+/**
+ * The data of the checkout saga: what a workflow is started with, what its `getState` query
+ * and its result return, and what the checkout API shows as the checkout resource.
+ *
+ * Plain JSON-serialisable types only (they travel through Temporal payloads); no runtime code,
+ * so this module is safe in the workflow sandbox, the API and the tests alike.
+ * Amounts are integers in minor units (cents) everywhere; optional facts are `null` rather
+ * than absent, so a JSON reader always sees every field.
+ */
+import type { KeyName } from './keys';
+
+export interface LineItem {
+  sku: string;
+  quantity: number;
+  /** Price of one unit, in minor units. */
+  unitAmount: number;
+}
+
+/** What the checkout API starts `checkoutWorkflow` with; the workflow id is `checkoutId`. */
+export interface CheckoutInput {
+  checkoutId: string;
+  merchantId: string;
+  customerId: string;
+  email: string;
+  /** ISO 4217 code, e.g. `USD`. */
+  currency: string;
+  items: LineItem[];
+  /** A payment token, e.g. `tok_visa` (SPEC §5 test triggers). */
+  paymentMethod: string;
+  /** The total the API computed from `items`, in minor units. */
+  amount: number;
+}
+
+/**
+ * pending → charging → ordering → notifying → completed, or (from any step before
+ * completion) → compensating → failed. See `src/saga/saga.ts` for the transition table.
+ */
+export type CheckoutStatus =
+  | 'pending'
+  | 'charging'
+  | 'ordering'
+  | 'notifying'
+  | 'completed'
+  | 'compensating'
+  | 'failed';
+
+export const TERMINAL_STATUSES: readonly CheckoutStatus[] = ['completed', 'failed'];
+
+/**
+ * - `running`: the call is in flight (or being retried).
+ * - `succeeded`: the service answered with the effect; `outcome` holds the resource id.
+ * - `failed`: the service answered with a definitive business rejection; nothing took effect.
+ * - `unknown`: the call stopped without an answer (cancelled, timed out, retries exhausted):
+ *    it may or may not have taken effect. The compensation resolves it (see `src/saga/saga.ts`).
+ * - `skipped`: a compensation that found nothing to undo.
+ */
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'unknown' | 'skipped';
+
+/** A machine-readable reason (a problem kind such as `card-declined`, or `cancelled`) and a message. */
+export interface Failure {
+  code: string;
+  message: string;
+}
+
+export interface StepState {
+  /** A forward step (`charge`, `order`, `notify`) or a compensation (`charge.refund`, `order.cancel`). */
+  name: KeyName;
+  /** The idempotency key this step sends downstream (`src/saga/keys.ts`). */
+  key: string;
+  status: StepStatus;
+  /** Id of the resource the step created (charge, order, refund, notification), once known. */
+  outcome: string | null;
+  /** Last error seen; kept while a compensation keeps failing, so it is never swallowed. */
+  error: Failure | null;
+  /** Rounds of attempts so far (compensations are retried in rounds; see the workflow). */
+  attempts: number;
+}
+
+/** Delivery state of the confirmation e-mail as last seen from the notification service. */
+export type NotificationStatus = 'pending' | 'sent' | 'dead' | 'rejected' | 'unknown';
+
+/** What `getState` returns, what the workflow completes with, and what `GET /checkouts/{id}` shows. */
+export interface CheckoutState {
+  checkoutId: string;
+  merchantId: string;
+  customerId: string;
+  status: CheckoutStatus;
+  amount: number;
+  currency: string;
+  chargeId: string | null;
+  orderId: string | null;
+  /** The compensating refund, when the charge was undone. */
+  refundId: string | null;
+  notificationId: string | null;
+  notificationStatus: NotificationStatus | null;
+  failure: Failure | null;
+  /** Forward steps in order, then compensations in the order they ran. */
+  steps: StepState[];
+  /** True while some compensation has failed a round and is still being retried. */
+  compensationsFailing: boolean;
+}
+
+/** What the checkout API starts `refundWorkflow` with (`POST /checkouts/{id}/refunds`); id = `refundId`. */
+export interface RefundInput {
+  refundId: string;
+  checkoutId: string;
+  merchantId: string;
+  chargeId: string;
+  amount: number;
+  /** The checkout's currency; for summaries only (the charge fixes the currency). */
+  currency?: string;
+}
+
+export type RefundStatus = 'pending' | 'refunding' | 'succeeded' | 'failed';
+
+export interface RefundState {
+  refundId: string;
+  checkoutId: string;
+  chargeId: string;
+  amount: number;
+  status: RefundStatus;
+  /** The payment service's refund id, once it exists. */
+  paymentRefundId: string | null;
+  key: string;
+  failure: Failure | null;
+}

@@ -1,0 +1,352 @@
+/**
+ * The checkout saga: charge the customer, create the order, e-mail the confirmation.
+ *
+ * - Every call carries the key derived for its step (`src/saga/keys.ts`), so retries, worker
+ *   crashes and replays reach each service with the same key and take effect at most once.
+ * - Each compensation is registered *before* its forward call. On a decline, an out-of-stock
+ *   order, a service that stays down, or a cancel request, the registered compensations run in
+ *   reverse order, shielded from cancellation, each retried until it succeeds.
+ * - A forward call that stopped without an answer has an unknown outcome; its compensation
+ *   first re-issues it with the same key to learn what happened (see `compensationAction`).
+ * - The order is the pivot: once it exists the checkout only moves forward. The e-mail is
+ *   retried or dead-lettered by the notification service and never causes a refund.
+ * - The result is always the final `CheckoutState`, `completed` or `failed` — also after a
+ *   cancel request, which ends `failed` with failure code `cancelled` (a business outcome the
+ *   API can read from the result, rather than a workflow error without one).
+ */
+import {
+  CancellationScope,
+  defineQuery,
+  log,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  TemporalFailure,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { Charge, Notification, Order } from '../activities/types';
+import { CompensationStack } from '../saga/compensation-stack';
+import { classifyStepError, isRejection } from '../saga/failures';
+import { stepKey, type Compensation, type KeyName, type SagaStep } from '../saga/keys';
+import {
+  compensationAction,
+  compensationRoundDelayMs,
+  currentDetails,
+  displayPaymentMethod,
+  forwardStepOf,
+  formatAmount,
+  initialCheckoutState,
+  stepOf,
+  transition,
+  updateStep,
+} from '../saga/saga';
+import type { CheckoutInput, CheckoutState, CheckoutStatus, Failure, StepState } from '../saga/types';
+import { COMPENSATION_ROUND, DELIVERY_POLL, FORWARD_STEP, NOTIFICATION_SEND } from './policies';
+import * as attrs from './search-attributes';
+
+/** The checkout resource as it stands: what `GET /checkouts/{id}` shows. */
+export const getStateQuery = defineQuery<CheckoutState>('getState');
+
+const forward = proxyActivities<Activities>(FORWARD_STEP);
+const compensation = proxyActivities<Activities>(COMPENSATION_ROUND);
+const notification = proxyActivities<Activities>(NOTIFICATION_SEND);
+const delivery = proxyActivities<Activities>(DELIVERY_POLL);
+
+export const CONFIRMATION_TEMPLATE = 'order-confirmation';
+
+export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutState> {
+  const saga = new CheckoutSaga(input);
+  const compensations = new CompensationStack<Compensation>();
+
+  try {
+    // 1. Charge the customer. The refund is registered first: a charge whose reply was lost is still undone.
+    saga.moveTo('charging');
+    compensations.push('charge.refund');
+    const charge = await saga.step('charge', () => chargeCustomer(input, forward));
+    saga.set({ chargeId: charge.id });
+
+    // 2. Create the order, reserving stock: the pivot. Once it exists the checkout only moves forward.
+    saga.moveTo('ordering');
+    compensations.push('order.cancel');
+    const order = await saga.step('order', () => createOrder(input, charge.id, forward));
+    saga.set({ orderId: order.id });
+  } catch (err) {
+    // Declined, out of stock, a service that stayed down, or a cancel request: undo what was done.
+    if (!(err instanceof TemporalFailure)) throw err; // a bug: fail the task, let a fix replay
+    saga.moveTo('compensating', classifyStepError(err).failure);
+    await CancellationScope.nonCancellable(() => compensate(saga, compensations.drain()));
+    saga.moveTo('failed');
+    return saga.state;
+  }
+
+  // 3. Confirm by e-mail: retried or dead-lettered by the notification service, never a reason to refund.
+  saga.moveTo('notifying');
+  await sendConfirmation(saga);
+  saga.moveTo('completed');
+  return saga.state;
+}
+
+// ---- the service calls, shared by forward steps and by reconciliation ----------------------
+
+type Proxy = typeof forward;
+
+function callFor(input: CheckoutInput, name: KeyName) {
+  return { merchantId: input.merchantId, idempotencyKey: stepKey(input.checkoutId, name) };
+}
+
+/** The charge request. Re-issued unchanged when reconciling: same key, same body, same answer. */
+function chargeCustomer(input: CheckoutInput, activities: Proxy): Promise<Charge> {
+  const { amount, currency, paymentMethod, customerId } = input;
+  return activities.createCharge.executeWithOptions(
+    { summary: `Charge ${formatAmount(amount, currency)} to ${customerId} (${displayPaymentMethod(paymentMethod)})` },
+    [{ ...callFor(input, 'charge'), request: { amount, currency, paymentMethod, customerId } }],
+  );
+}
+
+function createOrder(input: CheckoutInput, chargeId: string, activities: Proxy): Promise<Order> {
+  const units = input.items.reduce((n, item) => n + item.quantity, 0);
+  return activities.createOrder.executeWithOptions(
+    { summary: `Create order of ${units} item(s) for ${input.customerId} (charge ${chargeId})` },
+    [{ ...callFor(input, 'order'), request: { customerId: input.customerId, items: input.items, chargeId } }],
+  );
+}
+
+// ---- compensations --------------------------------------------------------------------------
+
+/**
+ * Undo actions by name. Each resolves with the id of what it created (refund, cancelled
+ * order) or null when it found nothing to undo.
+ */
+const UNDO: Record<Compensation, (saga: CheckoutSaga) => Promise<string | null>> = {
+  async 'charge.refund'(saga) {
+    const chargeId = await forwardOutcome(saga, 'charge', () => chargeCustomer(saga.input, compensation));
+    if (!chargeId) return null;
+    saga.set({ chargeId });
+    const { amount, currency } = saga.input;
+    const refund = await compensation.refundCharge.executeWithOptions(
+      { summary: `Refund ${formatAmount(amount, currency)} of charge ${chargeId}` },
+      [{ ...callFor(saga.input, 'charge.refund'), request: { chargeId, amount } }],
+    );
+    saga.set({ refundId: refund.id });
+    return refund.id;
+  },
+
+  async 'order.cancel'(saga) {
+    const chargeId = saga.state.chargeId;
+    if (!chargeId) return null; // the order step is only ever attempted after a known charge
+    const orderId = await forwardOutcome(saga, 'order', () => createOrder(saga.input, chargeId, compensation));
+    if (!orderId) return null;
+    saga.set({ orderId });
+    await compensation.cancelOrder.executeWithOptions({ summary: `Cancel order ${orderId}` }, [
+      { ...callFor(saga.input, 'order.cancel'), orderId },
+    ]);
+    return orderId;
+  },
+};
+
+/**
+ * The id of what a forward step created, or null if it took no effect. An unknown outcome is
+ * resolved by re-issuing the forward call with its own key: the service replays its stored
+ * answer, or performs the call now so that it can be undone (`compensationAction`).
+ */
+async function forwardOutcome(
+  saga: CheckoutSaga,
+  name: SagaStep,
+  reissue: () => Promise<{ id: string }>,
+): Promise<string | null> {
+  const step = saga.stepState(name);
+  switch (compensationAction(step)) {
+    case 'undo':
+      return step?.outcome ?? null;
+    case 'skip':
+      return null;
+    case 'reconcile':
+      try {
+        const { id } = await reissue();
+        saga.updateStep(name, { status: 'succeeded', outcome: id, error: null });
+        return id;
+      } catch (err) {
+        if (!isRejection(err)) throw err;
+        saga.updateStep(name, { status: 'failed', error: classifyStepError(err).failure });
+        return null;
+      }
+  }
+}
+
+/**
+ * Runs compensations in the order given (last registered first). Each runs in rounds of a few
+ * attempts; after a failed round the checkout is flagged (`compensationsFailing`, search
+ * attribute `CompensationFailing`), the error is kept on the step, and the round is repeated
+ * after a growing pause — until it succeeds. Nothing is skipped, nothing is swallowed.
+ */
+async function compensate(saga: CheckoutSaga, pending: Compensation[]): Promise<void> {
+  for (const name of pending) {
+    if (compensationAction(stepOf(saga.state, forwardStepOf(name))) === 'skip') continue;
+    for (let round = 1; ; round++) {
+      saga.updateStep(name, { status: 'running', attempts: round });
+      try {
+        const outcome = await UNDO[name](saga);
+        saga.updateStep(name, { status: outcome ? 'succeeded' : 'skipped', outcome, error: null });
+        saga.setCompensationsFailing(false);
+        break;
+      } catch (err) {
+        const { failure } = classifyStepError(err);
+        log.warn('compensation failed a round; retrying', { compensation: name, round, failure });
+        saga.updateStep(name, { error: failure });
+        saga.setCompensationsFailing(true);
+        await sleep(compensationRoundDelayMs(round));
+      }
+    }
+  }
+}
+
+// ---- after the pivot ------------------------------------------------------------------------
+
+/**
+ * Hands the confirmation e-mail to the notification service's outbox, then waits until it is
+ * sent or dead-lettered. Whatever happens here — a dead letter, a rejection, a cancel request —
+ * is recorded and the checkout still completes: the e-mail is never a reason to refund.
+ */
+async function sendConfirmation(saga: CheckoutSaga): Promise<void> {
+  const { input } = saga;
+  try {
+    const sent = await saga.step('notify', () =>
+      notification.sendNotification.executeWithOptions({ summary: `Send order confirmation to ${input.customerId}` }, [
+        {
+          ...callFor(input, 'notify'),
+          request: {
+            to: input.email,
+            template: CONFIRMATION_TEMPLATE,
+            data: {
+              checkoutId: input.checkoutId,
+              orderId: saga.state.orderId,
+              amount: input.amount,
+              currency: input.currency,
+              items: input.items,
+            },
+          },
+        },
+      ]),
+    );
+    saga.set({ notificationId: sent.id, notificationStatus: sent.status });
+    const delivered = await awaitDelivery(input, sent.id);
+    if (delivered) saga.set({ notificationStatus: delivered.status });
+    else log.warn('confirmation e-mail not delivered in time; the checkout completes, the outbox keeps trying', { notificationId: sent.id });
+  } catch (err) {
+    if (!(err instanceof TemporalFailure)) throw err;
+    const { outcome, failure } = classifyStepError(err);
+    log.warn('confirmation e-mail not confirmed; the checkout completes regardless', { failure });
+    if (!saga.state.notificationId && outcome !== 'not-sent') {
+      saga.set({ notificationStatus: outcome === 'rejected' ? 'rejected' : 'unknown' });
+    }
+  }
+}
+
+/**
+ * How long a checkout waits for its confirmation e-mail to be sent or dead-lettered. Past it,
+ * the checkout completes with `notificationStatus: 'pending'`: the outbox keeps sending on its
+ * own schedule either way, so the bound changes no e-mail — it only stops a mail path that is
+ * down for hours (or an outbox row that never resolves) from holding the customer's checkout in
+ * `notifying`, and its poll activity retrying, without end.
+ */
+export const DELIVERY_WAIT_LIMIT = '1 hour';
+
+/**
+ * The `patched()` id of that bound. Runs started before it recorded the poll activity with no
+ * timer beside it; a replay of them (or a worker picking one up mid-flight) must issue exactly
+ * that again, so they keep the unbounded wait. Once no such run is open and their histories
+ * (test/replay/histories/v1) are retired, this becomes `deprecatePatch`, then goes.
+ */
+const BOUNDED_DELIVERY_WAIT = 'bounded-delivery-wait';
+
+/** The e-mail once sent or dead-lettered; undefined if that took longer than DELIVERY_WAIT_LIMIT. */
+async function awaitDelivery(input: CheckoutInput, notificationId: string): Promise<Notification | undefined> {
+  const poll = () =>
+    delivery.awaitNotificationDelivery.executeWithOptions({ summary: `Wait for delivery of ${notificationId}` }, [
+      { merchantId: input.merchantId, notificationId },
+    ]);
+  if (!patched(BOUNDED_DELIVERY_WAIT)) return poll();
+  const scope = new CancellationScope();
+  return scope.run(async () => {
+    try {
+      const limit = sleep(DELIVERY_WAIT_LIMIT).then(() => undefined);
+      return await Promise.race([limit, poll()]);
+    } finally {
+      scope.cancel(); // the loser: the timer (usually), or the poll once the limit has passed
+    }
+  });
+}
+
+// ---- the saga's state, published to the query, search attributes and UI ---------------------
+
+type Facts = Partial<
+  Pick<CheckoutState, 'chargeId' | 'orderId' | 'refundId' | 'notificationId' | 'notificationStatus'>
+>;
+
+/** Holds the checkout's state; every change goes through `src/saga/saga.ts` and is published. */
+class CheckoutSaga {
+  state: CheckoutState;
+
+  constructor(readonly input: CheckoutInput) {
+    this.state = initialCheckoutState(input);
+    setHandler(getStateQuery, () => this.state);
+    this.publish(true);
+  }
+
+  moveTo(status: CheckoutStatus, failure?: Failure): void {
+    this.state = transition(this.state, status, failure);
+    this.publish(true);
+  }
+
+  set(facts: Facts): void {
+    this.state = { ...this.state, ...facts };
+    this.publish(false);
+  }
+
+  stepState(name: KeyName): StepState | undefined {
+    return stepOf(this.state, name);
+  }
+
+  updateStep(name: KeyName, patch: Parameters<typeof updateStep>[2]): void {
+    this.state = updateStep(this.state, name, patch);
+    this.publish(false);
+  }
+
+  setCompensationsFailing(failing: boolean): void {
+    if (this.state.compensationsFailing === failing) return;
+    this.state = { ...this.state, compensationsFailing: failing };
+    this.publish(true);
+  }
+
+  /** Runs a forward step, recording it as running, then succeeded, failed (rejected) or unknown. */
+  async step<T extends { id: string }>(name: SagaStep, call: () => Promise<T>): Promise<T> {
+    this.updateStep(name, { status: 'running', attempts: (this.stepState(name)?.attempts ?? 0) + 1 });
+    try {
+      const result = await call();
+      this.updateStep(name, { status: 'succeeded', outcome: result.id, error: null });
+      return result;
+    } catch (err) {
+      const { outcome, failure } = classifyStepError(err);
+      const status = outcome === 'rejected' ? 'failed' : outcome === 'not-sent' ? 'pending' : 'unknown';
+      this.updateStep(name, { status, error: failure });
+      throw err;
+    }
+  }
+
+  /** Search attributes change with the status and the failing flag only; details with everything. */
+  private publish(searchAttributesChanged: boolean): void {
+    if (searchAttributesChanged) {
+      upsertSearchAttributes([
+        { key: attrs.CheckoutStatus, value: this.state.status },
+        { key: attrs.CustomerId, value: this.state.customerId },
+        { key: attrs.MerchantId, value: this.state.merchantId },
+        { key: attrs.CheckoutAmount, value: this.state.amount },
+        { key: attrs.CompensationFailing, value: this.state.compensationsFailing },
+      ]);
+    }
+    setCurrentDetails(currentDetails(this.state));
+  }
+}

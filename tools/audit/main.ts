@@ -1,0 +1,24 @@
+/**
+ * `npm run audit`: checks every SPEC §7 invariant over the whole database set of the configured
+ * system (the same env as `npm start`: DATA_DIR, DATABASE_URL or *_DATABASE_URL, TEMPORAL_ADDRESS,
+ * MAILBOX_URL), prints one row per invariant and exits 1 on any violation (2 if it could not
+ * read the system at all).
+ */
+import { collectAuditInput } from './collect';
+import { auditInvariants } from './invariants';
+import { formatAuditReport } from './report';
+import { loadConfig } from '../../src/platform/config';
+
+async function main(): Promise<number> {
+  const report = auditInvariants(await collectAuditInput(loadConfig()));
+  console.log(formatAuditReport(report));
+  return report.ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error('audit failed to read the system:', err);
+    process.exit(2);
+  },
+);

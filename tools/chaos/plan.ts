@@ -1,0 +1,187 @@
+/**
+ * The pure part of a chaos run: what to send, which faults to inject, what to kill when, and
+ * how to summarise the outcome. Everything derives from one seed, so a run can be repeated
+ * (the timing of kills relative to requests still varies with the machine).
+ */
+import type { ServiceName } from '../../src/platform/config';
+import { mulberry32 } from '../../src/platform/random';
+import type { ProcessName } from '../dev/processes';
+import type { LineItem } from '../../src/saga/types';
+
+/** The SPEC §5 triggers, one scenario each. */
+export const SCENARIOS = ['ok', 'declined', 'insufficient-funds', 'out-of-stock', 'bounce'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+/** The outcome each scenario must reach when nothing else goes wrong. */
+export const EXPECTED_STATUS: Record<Scenario, 'completed' | 'failed'> = {
+  ok: 'completed',
+  declined: 'failed',
+  'insufficient-funds': 'failed',
+  'out-of-stock': 'failed',
+  bounce: 'completed',
+};
+
+/** Default mix: mostly happy paths (they cross every service), every trigger well represented. */
+export const DEFAULT_MIX: Record<Scenario, number> = {
+  ok: 0.5,
+  declined: 0.1,
+  'insufficient-funds': 0.1,
+  'out-of-stock': 0.15,
+  bounce: 0.15,
+};
+
+export interface CheckoutBody {
+  customerId: string;
+  email: string;
+  currency: string;
+  items: LineItem[];
+  paymentMethod: string;
+}
+
+/**
+ * How a checkout is submitted: once; again after the first answer (a client retry); or as
+ * several identical requests at the same moment (a double click, a retrying proxy).
+ */
+export type Submission = { kind: 'once' } | { kind: 'sequential'; repeats: number } | { kind: 'concurrent'; copies: number };
+
+export interface PlannedCheckout {
+  index: number;
+  scenario: Scenario;
+  idempotencyKey: string;
+  body: CheckoutBody;
+  submission: Submission;
+  /** For a completed checkout: a partial refund asked for through the API, sent twice at once. */
+  refund: boolean;
+}
+
+export interface LoadOptions {
+  checkouts: number;
+  seed: number;
+  mix?: Record<Scenario, number>;
+  /** Share of checkouts submitted more than once (half sequentially, half concurrently). */
+  duplicateRate?: number;
+  /** Share of `ok` checkouts that get a merchant refund once completed. */
+  refundRate?: number;
+}
+
+function pick<T extends string>(weights: Record<T, number>, r: number): T {
+  const entries = Object.entries(weights) as [T, number][];
+  const total = entries.reduce((s, [, w]) => s + w, 0);
+  let x = r * total;
+  for (const [k, w] of entries) {
+    if ((x -= w) < 0) return k;
+  }
+  return entries[entries.length - 1]![0];
+}
+
+export function planCheckouts(opts: LoadOptions): PlannedCheckout[] {
+  const random = mulberry32(opts.seed);
+  const duplicateRate = opts.duplicateRate ?? 0.3;
+  const refundRate = opts.refundRate ?? 0.1;
+  return Array.from({ length: opts.checkouts }, (_, index) => {
+    const scenario = pick(opts.mix ?? DEFAULT_MIX, random());
+    const d = random();
+    const submission: Submission =
+      d < duplicateRate / 2
+        ? { kind: 'sequential', repeats: 1 + Math.floor(random() * 2) }
+        : d < duplicateRate
+          ? { kind: 'concurrent', copies: 2 + Math.floor(random() * 2) }
+          : { kind: 'once' };
+    const quantity = 1 + Math.floor(random() * 3);
+    const unitAmount = 100 + Math.floor(random() * 9_900);
+    const items: LineItem[] = [{ sku: `SKU-${1 + Math.floor(random() * 5)}`, quantity, unitAmount }];
+    if (scenario === 'out-of-stock') items.push({ sku: 'OUT-OF-STOCK', quantity: 1, unitAmount: 500 });
+    const paymentMethod = scenario === 'declined' ? 'tok_chargeDeclined' : scenario === 'insufficient-funds' ? 'tok_insufficientFunds' : 'tok_visa';
+    return {
+      index,
+      scenario,
+      idempotencyKey: `chaos-${opts.seed}-${index}`,
+      body: {
+        customerId: `cus_chaos_${index % 97}`,
+        email: scenario === 'bounce' ? `c${index}@bounce.test` : `c${index}@example.com`,
+        currency: 'USD',
+        items,
+        paymentMethod,
+      },
+      submission,
+      refund: scenario === 'ok' && random() < refundRate,
+    };
+  });
+}
+
+/** Injection points of each service (`config.faultPoint` of its routes). */
+export const FAULT_POINTS: Record<ServiceName, readonly string[]> = {
+  payment: ['charge', 'refund'],
+  order: ['order', 'cancel'],
+  notification: ['notify'],
+};
+
+/**
+ * A FAULTS spec per service such that a request at any fault point gets a fault with about
+ * `rate` probability: 40 % of it `before` (503, nothing done), 40 % `after` (done, reply lost),
+ * 20 % `delay` (answer held past the caller's timeout). The kinds are drawn independently, so
+ * the combined chance is a little under `rate`.
+ */
+export function faultSpecs(rate: number, delayMs: number): Record<ServiceName, string> {
+  if (rate < 0 || rate > 1) throw new RangeError(`fault rate must be in [0, 1], got ${rate}`);
+  const p = (share: number) => Number((rate * share).toFixed(4));
+  const spec = (points: readonly string[]) =>
+    rate === 0
+      ? ''
+      : points.flatMap((pt) => [`${pt}:before=${p(0.4)}`, `${pt}:after=${p(0.4)}`, `${pt}:delay=${delayMs}@${p(0.2)}`]).join(',');
+  return { payment: spec(FAULT_POINTS.payment), order: spec(FAULT_POINTS.order), notification: spec(FAULT_POINTS.notification) };
+}
+
+export type KillTarget = ProcessName | 'temporal';
+
+export interface KillEvent {
+  /** Fires once this many checkouts have been started. */
+  afterCheckouts: number;
+  target: KillTarget;
+  /** How long the process stays dead before it is restarted. */
+  downMs: number;
+}
+
+export interface KillOptions {
+  checkouts: number;
+  seed: number;
+  /** SIGKILLs of application processes; each of `targets` is hit at least once when kills ≥ targets. */
+  kills: number;
+  targets: readonly ProcessName[];
+  /** Restart the Temporal dev server once, half-way. */
+  restartTemporal: boolean;
+}
+
+/** Kill moments spread over the run (never during the first 5 % or the last 10 %, so load surrounds each). */
+export function planKills(opts: KillOptions): KillEvent[] {
+  const random = mulberry32(opts.seed ^ 0x5eed);
+  const shuffled = [...opts.targets].sort(() => random() - 0.5);
+  const events: KillEvent[] = [];
+  const span = Math.max(1, Math.floor(opts.checkouts * 0.85));
+  for (let i = 0; i < opts.kills; i++) {
+    const target = i < shuffled.length ? shuffled[i]! : shuffled[Math.floor(random() * shuffled.length)]!;
+    events.push({ afterCheckouts: Math.floor(opts.checkouts * 0.05 + random() * span), target, downMs: Math.floor(random() * 2_000) });
+  }
+  if (opts.restartTemporal) events.push({ afterCheckouts: Math.floor(opts.checkouts / 2), target: 'temporal', downMs: 1_000 });
+  return events.sort((a, b) => a.afterCheckouts - b.afterCheckouts);
+}
+
+/** Median and maximum (0 for none), for completion times. */
+export function medianAndMax(values: number[]): { median: number; max: number } {
+  if (values.length === 0) return { median: 0, max: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { median, max: sorted[sorted.length - 1]! };
+}
+
+/** Injected faults by kind, from service log lines (`{"fault":"charge:after",…,"msg":"injected fault"}`). */
+export function countFaults(lines: Iterable<string>): Record<'before' | 'after' | 'delay', number> {
+  const counts = { before: 0, after: 0, delay: 0 };
+  for (const line of lines) {
+    if (!line.includes('"injected fault"')) continue;
+    const kind = /"fault":"[^"]*:(before|after|delay)"/.exec(line)?.[1] as keyof typeof counts | undefined;
+    if (kind) counts[kind]++;
+  }
+  return counts;
+}

@@ -1,0 +1,21 @@
+/**
+ * `npm run start:postgres`: Postgres alone, as configured (the embedded cluster under DATA_DIR,
+ * or DATABASE_URL's server), with every service database created. Ctrl-C stops it.
+ */
+import { loadConfig } from '../../src/platform/config';
+import { startPostgres } from './postgres';
+import { stopOnSignal } from './signals';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const postgres = await startPostgres(config, (line) => console.log(`postgres | ${line}`));
+  stopOnSignal(postgres.stop);
+  console.log(`Postgres ready: ${postgres.url}`);
+  for (const [name, url] of Object.entries(config.databaseUrls)) console.log(`  ${name.padEnd(12)} ${url}`);
+  console.log(config.embeddedPostgres ? 'Ctrl-C stops it.' : '(external server: nothing to stop; Ctrl-C exits)');
+}
+
+main().catch((err: unknown) => {
+  console.error(`Postgres failed to start: ${(err as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,91 @@
+/**
+ * The application processes of SPEC §2 and how each is started and known to be ready; shared by
+ * `npm start` (tools/dev/start.ts) and the sandbox stack of tests and chaos (tools/dev/sandbox/stack.ts).
+ *
+ * Readiness: an HTTP process is ready when `GET /healthz` on its configured port answers 2xx.
+ * The worker has no port; it is ready when it prints a line containing `worker ready` (it does so
+ * after Worker.create() succeeded, i.e. it reached Temporal and bundled its workflows, and just
+ * before worker.run() starts polling).
+ */
+import path from 'node:path';
+import { loadConfig, type Config } from '../../src/platform/config';
+import { describeExit, ExitedError, spawnChild, type ChildHandle } from './child';
+import { httpOk, waitUntil } from './wait';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+
+export type ProcessName = 'mailbox' | 'payment' | 'order' | 'notification' | 'worker' | 'api';
+
+export interface ProcessSpec {
+  name: ProcessName;
+  /** Entry file, relative to the repository root (or absolute). */
+  entry: string;
+  /** The port whose /healthz tells readiness; absent for the worker. */
+  port?: keyof Config['ports'];
+}
+
+export const WORKER_READY_LINE = /worker ready/i;
+
+/** In start order; `npm start` starts them concurrently and waits for all. */
+export const PROCESSES: readonly ProcessSpec[] = [
+  { name: 'mailbox', entry: 'tools/dev/mailbox/main.ts', port: 'mailboxHttp' },
+  { name: 'payment', entry: 'src/services/payment/main.ts', port: 'payment' },
+  { name: 'order', entry: 'src/services/order/main.ts', port: 'order' },
+  { name: 'notification', entry: 'src/services/notification/main.ts', port: 'notification' },
+  { name: 'worker', entry: 'src/worker/main.ts' },
+  { name: 'api', entry: 'src/services/checkout-api/main.ts', port: 'api' },
+];
+
+export function processSpec(name: ProcessName): ProcessSpec {
+  const spec = PROCESSES.find((p) => p.name === name);
+  if (!spec) throw new Error(`unknown process ${name}`);
+  return spec;
+}
+
+export interface StartProcessOptions {
+  env: NodeJS.ProcessEnv;
+  onLine?: (line: string) => void;
+  detached?: boolean;
+  readyTimeoutMs?: number;
+  /** Called right after spawn, before readiness: lets the caller record the pid for clean-up. */
+  onSpawn?: (child: ChildHandle) => void;
+}
+
+/**
+ * Spawns `node --import tsx <entry>` (one Node process per service, rather than the `tsx` CLI
+ * which adds a wrapper process) and resolves once it is ready. If it exits or times out first,
+ * it is stopped and the error carries its last output lines.
+ */
+export async function startProcess(spec: ProcessSpec, opts: StartProcessOptions): Promise<ChildHandle> {
+  const child = spawnChild(spec.name, process.execPath, ['--import', 'tsx', path.resolve(ROOT, spec.entry)], {
+    env: opts.env,
+    cwd: ROOT,
+    detached: opts.detached,
+    onLine: opts.onLine,
+  });
+  opts.onSpawn?.(child);
+  const died = child.exited.then((e): never => {
+    throw new ExitedError(`${spec.name} exited (${describeExit(e)}) before it was ready`);
+  });
+  const timeoutMs = opts.readyTimeoutMs ?? 60_000;
+  try {
+    if (spec.port) {
+      const config = loadConfig(opts.env);
+      const url = `http://${config.host}:${config.ports[spec.port]}/healthz`;
+      await waitUntil(() => httpOk(url), { what: `${spec.name} at ${url}`, timeoutMs, intervalMs: 150, abort: died });
+    } else {
+      await Promise.race([child.waitForLine(WORKER_READY_LINE), died, timeout(timeoutMs, `${spec.name} to print "worker ready"`)]);
+    }
+  } catch (err) {
+    await child.stop(2_000);
+    const tail = child.tail().slice(-15).join('\n');
+    throw new Error(`${(err as Error).message}${tail ? `\n--- last output of ${spec.name} ---\n${tail}` : ''}`);
+  }
+  return child;
+}
+
+function timeout(ms: number, what: string): Promise<never> {
+  return new Promise((_, reject) => {
+    setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref();
+  });
+}

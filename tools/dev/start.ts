@@ -1,0 +1,222 @@
+/**
+ * `npm start`: the one supervisor of the development system (SPEC §2).
+ *
+ * Starts Postgres and the Temporal dev server (unless DATABASE_URL / TEMPORAL_ADDRESS point
+ * elsewhere), then every application process as its own child in its own process group, waits
+ * until each is ready (see tools/dev/processes.ts), prints a banner and writes the same facts to
+ * config.stateFile. A child that dies is reported loudly and takes the whole system down with a
+ * non-zero exit: no silent restarts, a half-running saga system would only hide the failure.
+ * SIGINT/SIGTERM stop everything: application processes first, then Temporal and Postgres.
+ * A killed supervisor (SIGKILL) cannot clean up: the next start stops what it left behind.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEV_API_KEY, loadConfig, portEnv, withDatabase, type Config } from '../../src/platform/config';
+import { describeExit, spawnChild, type ChildHandle } from './child';
+import { PidDir, runs } from './leftovers';
+import { ensureDatabases } from './postgres';
+import { PROCESSES, ROOT, startProcess } from './processes';
+import { locateTemporalCli } from './temporal-cli';
+import { configuredDevServer, startTemporalServer, waitForTemporal } from './temporal-server';
+import { freePort, portFree } from './wait';
+
+const NAME_WIDTH = Math.max(...[...PROCESSES.map((p) => p.name), 'postgres', 'temporal', 'start'].map((n) => n.length));
+const COLORS = [36, 33, 35, 32, 34, 96, 93, 95];
+const useColor = process.stdout.isTTY === true;
+
+/** Prints `name | line` for one source of output, colour-coded on a terminal. */
+function prefixer(name: string, index: number): (line: string) => void {
+  const label = name.padEnd(NAME_WIDTH);
+  const prefix = useColor ? `\x1b[${COLORS[index % COLORS.length]}m${label} |\x1b[0m ` : `${label} | `;
+  return (line) => process.stdout.write(`${prefix}${line}\n`);
+}
+const say = prefixer('start', 7);
+
+function shout(message: string): void {
+  const text = `!!! ${message}`;
+  process.stderr.write(`\n${useColor ? `\x1b[1;31m${text}\x1b[0m` : text}\n\n`);
+}
+
+/** Refuses to run beside another live supervisor on the same data folder; stops leftovers of a killed one. */
+async function claimDataDir(config: Config, pids: PidDir): Promise<void> {
+  const lock = path.join(config.dataDir, 'supervisor.pid');
+  const other = Number(fs.existsSync(lock) ? fs.readFileSync(lock, 'utf8') : 0);
+  if (other && other !== process.pid && runs({ pid: other, marker: 'tools/dev/start' })) {
+    throw new Error(`npm start is already running (pid ${other}) on ${config.dataDir}; stop it first (Ctrl-C there, or kill ${other})`);
+  }
+  const killed = await pids.sweep();
+  if (killed.length) say(`stopped ${killed.length} process(es) left behind by an earlier run that was killed: ${killed.join(', ')}`);
+  fs.writeFileSync(lock, String(process.pid));
+}
+
+/** The embedded Postgres takes "5432 or any free port" (SPEC §2): a taken default port moves, an explicit one does not. */
+async function choosePostgresPort(config: Config): Promise<Record<string, string>> {
+  if (!config.embeddedPostgres || process.env[portEnv('postgres')] || (await portFree(config.host, config.ports.postgres))) return {};
+  const port = await freePort(config.host);
+  say(`port ${config.ports.postgres} is taken; the embedded Postgres uses ${port}`);
+  return { [portEnv('postgres')]: String(port) };
+}
+
+function curlExample(config: Config, apiKey: string): string {
+  const body = {
+    customerId: 'cus_123',
+    email: 'a@example.com',
+    currency: 'USD',
+    items: [{ sku: 'SKU-1', quantity: 2, unitAmount: 1999 }],
+    paymentMethod: 'tok_visa',
+  };
+  return [
+    `curl -i -X POST ${config.apiUrl}/checkouts \\`,
+    `  -H 'Authorization: Bearer ${apiKey}' \\`,
+    `  -H "Idempotency-Key: $(uuidgen 2>/dev/null || echo demo-${randomUUID()})" \\`,
+    `  -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\`,
+    `  -d '${JSON.stringify(body)}'`,
+  ].join('\n');
+}
+
+function rethrowFailures(results: PromiseSettledResult<unknown>[]): void {
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length) throw new Error(failed.map((f) => (f.reason as Error).message).join('\n\n'));
+}
+
+/** The embedded dev server, or a wait for TEMPORAL_ADDRESS; returns the Web UI URL. */
+async function startTemporal(config: Config, track: (child: ChildHandle, marker: string) => void): Promise<string> {
+  if (!config.temporal.embedded) {
+    await waitForTemporal(config.temporal.address, config.temporal.namespace, 30_000);
+    return config.temporal.uiUrl;
+  }
+  const cliPath = await locateTemporalCli({ cliPath: config.temporal.cliPath, log: say });
+  if (!(await portFree(config.host, config.ports.temporal))) {
+    throw new Error(
+      `port ${config.ports.temporal} (Temporal gRPC) is taken; set ${portEnv('temporal')}/${portEnv('temporalUi')} or stop what uses it`,
+    );
+  }
+  await startTemporalServer({
+    ...configuredDevServer(config, cliPath),
+    onLine: prefixer('temporal', 5),
+    onSpawn: (child) => track(child, 'start-dev'),
+  });
+  return config.temporal.uiUrl;
+}
+
+/**
+ * The embedded cluster runs in a child (tools/dev/postgres-main.ts) of its own process group, so that a
+ * Ctrl-C in the terminal does not stop the database under the services: they stop first, then
+ * it does. With DATABASE_URL there is nothing to run: the databases are just made.
+ */
+async function startPostgres(config: Config, env: NodeJS.ProcessEnv, track: (child: ChildHandle, marker: string) => void): Promise<void> {
+  if (!config.embeddedPostgres) return ensureDatabases(config.databaseUrls);
+  const script = path.join(ROOT, 'tools', 'dev', 'postgres-main.ts');
+  const child = spawnChild('postgres', process.execPath, ['--import', 'tsx', script], { env, cwd: ROOT, onLine: prefixer('postgres', 6) });
+  track(child, script);
+  await Promise.race([
+    child.waitForLine(/^Postgres ready/),
+    child.exited.then((e) => {
+      throw new Error(`Postgres exited (${describeExit(e)}) before it was ready`);
+    }),
+  ]);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  let config = loadConfig();
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const pids = new PidDir(path.join(config.dataDir, 'pids'));
+  await claimDataDir(config, pids);
+
+  // Children see the same configuration: same data folder, and the Postgres port if it moved.
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: config.dataDir, ...(await choosePostgresPort(config)) };
+  config = loadConfig(childEnv);
+
+  const children: ChildHandle[] = [];
+  let stopping = false;
+
+  const shutdown = async (code: number): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      say('stopping…');
+      // Application processes first, then what they depend on.
+      const infra = (c: ChildHandle) => c.name === 'temporal' || c.name === 'postgres';
+      await Promise.all(children.filter((c) => !infra(c)).map((c) => c.stop()));
+      await Promise.all(children.filter(infra).map((c) => c.stop()));
+      for (const c of children) pids.remove(c.pid);
+      fs.rmSync(config.stateFile, { force: true });
+      fs.rmSync(path.join(config.dataDir, 'supervisor.pid'), { force: true });
+      say(code === 0 ? 'stopped' : `stopped (exit ${code})`);
+      process.exit(code);
+    }
+    return new Promise<never>(() => undefined); // a second signal waits for the first shutdown
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  /** From spawn on, a child is stopped by shutdown and recorded for the leftover sweep. */
+  const track = (child: ChildHandle, marker: string) => {
+    children.push(child);
+    pids.add({ pid: child.pid, marker });
+  };
+  /** Once everything is ready, any child's death ends the system, loudly. */
+  const watch = (child: ChildHandle) =>
+    void child.exited.then((exit) => {
+      if (stopping) return;
+      shout(`${child.name} DIED (${describeExit(exit)}) — stopping everything. Its last output:\n${child.tail().slice(-10).join('\n')}`);
+      void shutdown(1);
+    });
+
+  try {
+    // Settled, not Promise.all: if one fails, the other must have finished starting (and been
+    // tracked) before shutdown, or it would be left running.
+    const [pg, temporal] = await Promise.allSettled([startPostgres(config, childEnv, track), startTemporal(config, track)]);
+    rethrowFailures([pg, temporal]);
+    const temporalUi = (temporal as PromiseFulfilledResult<string>).value;
+    say(`Postgres and Temporal ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    const results = await Promise.allSettled(
+      PROCESSES.map((spec, i) =>
+        startProcess(spec, { env: childEnv, onLine: prefixer(spec.name, i), onSpawn: (c) => track(c, spec.entry) }),
+      ),
+    );
+    rethrowFailures(results);
+    children.forEach(watch);
+
+    const apiKey = config.apiKeys.has(DEV_API_KEY) ? DEV_API_KEY : '<one of your API_KEYS>';
+    const facts = {
+      apiUrl: config.apiUrl,
+      docsUrl: `${config.apiUrl}/docs`,
+      temporalUiUrl: temporalUi,
+      temporalAddress: config.temporal.address,
+      mailboxUrl: config.mailboxUrl,
+      apiKey,
+      databaseUrl: withDatabase(config.databaseUrls.checkout, 'postgres'),
+      curl: curlExample(config, apiKey),
+      supervisorPid: process.pid,
+      processes: Object.fromEntries(children.map((c) => [c.name, c.pid])),
+      readyInMs: Date.now() - started,
+    };
+    fs.writeFileSync(config.stateFile, `${JSON.stringify(facts, null, 2)}\n`);
+    process.stdout.write(
+      [
+        '',
+        `checkout-saga is ready (${(facts.readyInMs / 1000).toFixed(1)} s) — Ctrl-C stops everything`,
+        `  Checkout API  ${facts.apiUrl}   (OpenAPI: ${facts.docsUrl})`,
+        `  Temporal UI   ${facts.temporalUiUrl}`,
+        `  Mailbox       ${facts.mailboxUrl}`,
+        `  API key       ${apiKey}`,
+        `  State file    ${config.stateFile}`,
+        '',
+        '  Start a checkout:',
+        facts.curl.replace(/^/gm, '    '),
+        '',
+      ].join('\n') + '\n',
+    );
+  } catch (err) {
+    shout(`start failed: ${(err as Error).message}`);
+    await shutdown(1);
+  }
+}
+
+void main().catch((err: unknown) => {
+  shout(`start failed: ${(err as Error).message}`);
+  process.exit(1);
+});
