@@ -47,11 +47,11 @@ export const COMPENSATION_OF: Readonly<Record<SagaStep, Compensation | null>> = 
   notify: null,
 };
 
-/** The step a compensation undoes. */
-export function forwardStepOf(compensation: Compensation): SagaStep {
-  const step = SAGA_STEPS.find((s) => COMPENSATION_OF[s] === compensation);
-  if (!step) throw new Error(`no forward step for ${compensation}`);
-  return step;
+/** The compensation that undoes `step`; throws for a step that has none (`notify`). */
+export function compensationOf(step: SagaStep): Compensation {
+  const compensation = COMPENSATION_OF[step];
+  if (!compensation) throw new Error(`step ${step} has no compensation`);
+  return compensation;
 }
 
 function newStep(checkoutId: string, name: KeyName): StepState {

@@ -3,11 +3,13 @@
  *
  * - Every call carries the key derived for its step (`src/saga/keys.ts`), so retries, worker
  *   crashes and replays reach each service with the same key and take effect at most once.
- * - Each compensation is registered *before* its forward call. On a decline, an out-of-stock
- *   order, a service that stays down, or a cancel request, the registered compensations run in
- *   reverse order, shielded from cancellation, each retried until it succeeds.
- * - A forward call that stopped without an answer has an unknown outcome; its compensation
- *   first re-issues it with the same key to learn what happened (see `compensationAction`).
+ * - Each step is written with its compensation beside it (`saga.step(name, call, { undo })`),
+ *   registered *before* the call. On a decline, an out-of-stock order, a service that stays
+ *   down, or a cancel request, the registered compensations run in reverse order, shielded from
+ *   cancellation, each retried until it succeeds.
+ * - Whether a compensation undoes, reconciles or skips its step is decided in one place,
+ *   `compensationAction` (src/saga/saga.ts): a forward call that stopped without an answer has
+ *   an unknown outcome, and is first re-issued with the same key to learn what happened.
  * - The order is the pivot: once it exists the checkout only moves forward. The e-mail is
  *   retried or dead-lettered by the notification service and never causes a refund.
  * - The result is always the final `CheckoutState`, `completed` or `failed` — also after a
@@ -27,16 +29,16 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { Charge, Notification, Order } from '../activities/types';
+import type { Charge, Notification, Order, Refund } from '../activities/types';
 import { CompensationStack } from '../saga/compensation-stack';
 import { classifyStepError, isRejection } from '../saga/failures';
 import { stepKey, type Compensation, type KeyName, type SagaStep } from '../saga/keys';
 import {
   compensationAction,
+  compensationOf,
   compensationRoundDelayMs,
   currentDetails,
   displayPaymentMethod,
-  forwardStepOf,
   formatAmount,
   initialCheckoutState,
   stepOf,
@@ -51,6 +53,7 @@ import * as attrs from './search-attributes';
 export const getStateQuery = defineQuery<CheckoutState>('getState');
 
 const forward = proxyActivities<Activities>(FORWARD_STEP);
+/** The compensations, and forward calls re-issued to learn an unknown outcome: retried in rounds. */
 const compensation = proxyActivities<Activities>(COMPENSATION_ROUND);
 const notification = proxyActivities<Activities>(NOTIFICATION_SEND);
 const delivery = proxyActivities<Activities>(DELIVERY_POLL);
@@ -59,25 +62,36 @@ export const CONFIRMATION_TEMPLATE = 'order-confirmation';
 
 export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutState> {
   const saga = new CheckoutSaga(input);
-  const compensations = new CompensationStack<Compensation>();
 
   try {
-    // 1. Charge the customer. The refund is registered first: a charge whose reply was lost is still undone.
+    // 1. Charge the customer. Undone by refunding the charge in full.
     saga.moveTo('charging');
-    compensations.push('charge.refund');
-    const charge = await saga.step('charge', () => chargeCustomer(input, forward));
+    const charge = await saga.step('charge', (via) => chargeCustomer(input, via), {
+      undo: async (chargeId) => {
+        saga.set({ chargeId });
+        const refund = await refundCharge(input, chargeId);
+        saga.set({ refundId: refund.id });
+        return refund.id;
+      },
+    });
     saga.set({ chargeId: charge.id });
 
-    // 2. Create the order, reserving stock: the pivot. Once it exists the checkout only moves forward.
+    // 2. Create the order, reserving stock: the pivot. Once it exists the checkout only moves
+    //    forward; before that, undone by cancelling the order, which releases the stock.
     saga.moveTo('ordering');
-    compensations.push('order.cancel');
-    const order = await saga.step('order', () => createOrder(input, charge.id, forward));
+    const order = await saga.step('order', (via) => createOrder(input, charge.id, via), {
+      undo: async (orderId) => {
+        saga.set({ orderId });
+        await cancelOrder(input, orderId);
+        return orderId;
+      },
+    });
     saga.set({ orderId: order.id });
   } catch (err) {
     // Declined, out of stock, a service that stayed down, or a cancel request: undo what was done.
     if (!(err instanceof TemporalFailure)) throw err; // a bug: fail the task, let a fix replay
     saga.moveTo('compensating', classifyStepError(err).failure);
-    await CancellationScope.nonCancellable(() => compensate(saga, compensations.drain()));
+    await CancellationScope.nonCancellable(() => saga.compensate());
     saga.moveTo('failed');
     return saga.state;
   }
@@ -89,8 +103,9 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutSt
   return saga.state;
 }
 
-// ---- the service calls, shared by forward steps and by reconciliation ----------------------
+// ---- the service calls ----------------------------------------------------------------------
 
+/** Activities as proxied with one retry policy: `forward` for the steps, `compensation` for undoing them. */
 type Proxy = typeof forward;
 
 function callFor(input: CheckoutInput, name: KeyName) {
@@ -98,109 +113,34 @@ function callFor(input: CheckoutInput, name: KeyName) {
 }
 
 /** The charge request. Re-issued unchanged when reconciling: same key, same body, same answer. */
-function chargeCustomer(input: CheckoutInput, activities: Proxy): Promise<Charge> {
+function chargeCustomer(input: CheckoutInput, via: Proxy): Promise<Charge> {
   const { amount, currency, paymentMethod, customerId } = input;
-  return activities.createCharge.executeWithOptions(
+  return via.createCharge.executeWithOptions(
     { summary: `Charge ${formatAmount(amount, currency)} to ${customerId} (${displayPaymentMethod(paymentMethod)})` },
     [{ ...callFor(input, 'charge'), request: { amount, currency, paymentMethod, customerId } }],
   );
 }
 
-function createOrder(input: CheckoutInput, chargeId: string, activities: Proxy): Promise<Order> {
+function refundCharge(input: CheckoutInput, chargeId: string): Promise<Refund> {
+  const { amount, currency } = input;
+  return compensation.refundCharge.executeWithOptions(
+    { summary: `Refund ${formatAmount(amount, currency)} of charge ${chargeId}` },
+    [{ ...callFor(input, 'charge.refund'), request: { chargeId, amount } }],
+  );
+}
+
+function createOrder(input: CheckoutInput, chargeId: string, via: Proxy): Promise<Order> {
   const units = input.items.reduce((n, item) => n + item.quantity, 0);
-  return activities.createOrder.executeWithOptions(
+  return via.createOrder.executeWithOptions(
     { summary: `Create order of ${units} item(s) for ${input.customerId} (charge ${chargeId})` },
     [{ ...callFor(input, 'order'), request: { customerId: input.customerId, items: input.items, chargeId } }],
   );
 }
 
-// ---- compensations --------------------------------------------------------------------------
-
-/**
- * Undo actions by name. Each resolves with the id of what it created (refund, cancelled
- * order) or null when it found nothing to undo.
- */
-const UNDO: Record<Compensation, (saga: CheckoutSaga) => Promise<string | null>> = {
-  async 'charge.refund'(saga) {
-    const chargeId = await forwardOutcome(saga, 'charge', () => chargeCustomer(saga.input, compensation));
-    if (!chargeId) return null;
-    saga.set({ chargeId });
-    const { amount, currency } = saga.input;
-    const refund = await compensation.refundCharge.executeWithOptions(
-      { summary: `Refund ${formatAmount(amount, currency)} of charge ${chargeId}` },
-      [{ ...callFor(saga.input, 'charge.refund'), request: { chargeId, amount } }],
-    );
-    saga.set({ refundId: refund.id });
-    return refund.id;
-  },
-
-  async 'order.cancel'(saga) {
-    const chargeId = saga.state.chargeId;
-    if (!chargeId) return null; // the order step is only ever attempted after a known charge
-    const orderId = await forwardOutcome(saga, 'order', () => createOrder(saga.input, chargeId, compensation));
-    if (!orderId) return null;
-    saga.set({ orderId });
-    await compensation.cancelOrder.executeWithOptions({ summary: `Cancel order ${orderId}` }, [
-      { ...callFor(saga.input, 'order.cancel'), orderId },
-    ]);
-    return orderId;
-  },
-};
-
-/**
- * The id of what a forward step created, or null if it took no effect. An unknown outcome is
- * resolved by re-issuing the forward call with its own key: the service replays its stored
- * answer, or performs the call now so that it can be undone (`compensationAction`).
- */
-async function forwardOutcome(
-  saga: CheckoutSaga,
-  name: SagaStep,
-  reissue: () => Promise<{ id: string }>,
-): Promise<string | null> {
-  const step = saga.stepState(name);
-  switch (compensationAction(step)) {
-    case 'undo':
-      return step?.outcome ?? null;
-    case 'skip':
-      return null;
-    case 'reconcile':
-      try {
-        const { id } = await reissue();
-        saga.updateStep(name, { status: 'succeeded', outcome: id, error: null });
-        return id;
-      } catch (err) {
-        if (!isRejection(err)) throw err;
-        saga.updateStep(name, { status: 'failed', error: classifyStepError(err).failure });
-        return null;
-      }
-  }
-}
-
-/**
- * Runs compensations in the order given (last registered first). Each runs in rounds of a few
- * attempts; after a failed round the checkout is flagged (`compensationsFailing`, search
- * attribute `CompensationFailing`), the error is kept on the step, and the round is repeated
- * after a growing pause — until it succeeds. Nothing is skipped, nothing is swallowed.
- */
-async function compensate(saga: CheckoutSaga, pending: Compensation[]): Promise<void> {
-  for (const name of pending) {
-    if (compensationAction(stepOf(saga.state, forwardStepOf(name))) === 'skip') continue;
-    for (let round = 1; ; round++) {
-      saga.updateStep(name, { status: 'running', attempts: round });
-      try {
-        const outcome = await UNDO[name](saga);
-        saga.updateStep(name, { status: outcome ? 'succeeded' : 'skipped', outcome, error: null });
-        saga.setCompensationsFailing(false);
-        break;
-      } catch (err) {
-        const { failure } = classifyStepError(err);
-        log.warn('compensation failed a round; retrying', { compensation: name, round, failure });
-        saga.updateStep(name, { error: failure });
-        saga.setCompensationsFailing(true);
-        await sleep(compensationRoundDelayMs(round));
-      }
-    }
-  }
+function cancelOrder(input: CheckoutInput, orderId: string): Promise<Order> {
+  return compensation.cancelOrder.executeWithOptions({ summary: `Cancel order ${orderId}` }, [
+    { ...callFor(input, 'order.cancel'), orderId },
+  ]);
 }
 
 // ---- after the pivot ------------------------------------------------------------------------
@@ -280,15 +220,30 @@ async function awaitDelivery(input: CheckoutInput, notificationId: string): Prom
   });
 }
 
-// ---- the saga's state, published to the query, search attributes and UI ---------------------
+// ---- the saga's state, its steps and their compensations -------------------------------------
 
 type Facts = Partial<
   Pick<CheckoutState, 'chargeId' | 'orderId' | 'refundId' | 'notificationId' | 'notificationStatus'>
 >;
 
-/** Holds the checkout's state; every change goes through `src/saga/saga.ts` and is published. */
+/** Undoes a forward step, given the id of what it created; resolves with the id of what the undo created. */
+type Undo = (outcome: string) => Promise<string>;
+
+/** A compensation as registered beside its forward step: the step, how to re-issue it, how to undo it. */
+interface RegisteredCompensation {
+  name: Compensation;
+  step: SagaStep;
+  reissue: () => Promise<{ id: string }>;
+  undo: Undo;
+}
+
+/**
+ * Holds the checkout's state; every change goes through `src/saga/saga.ts` and is published.
+ * Runs the forward steps, keeps the compensation each registered, and runs those on failure.
+ */
 class CheckoutSaga {
   state: CheckoutState;
+  private readonly compensations = new CompensationStack<RegisteredCompensation>();
 
   constructor(readonly input: CheckoutInput) {
     this.state = initialCheckoutState(input);
@@ -321,11 +276,16 @@ class CheckoutSaga {
     this.publish(true);
   }
 
-  /** Runs a forward step, recording it as running, then succeeded, failed (rejected) or unknown. */
-  async step<T extends { id: string }>(name: SagaStep, call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a forward step, recording it as running, then succeeded, failed (rejected) or unknown.
+   * Its compensation, if it has one, is registered *before* the call: a step whose reply was
+   * lost may have taken effect, and must still be undone.
+   */
+  async step<T extends { id: string }>(name: SagaStep, call: (via: Proxy) => Promise<T>, { undo }: { undo?: Undo } = {}): Promise<T> {
+    if (undo) this.compensations.push({ name: compensationOf(name), step: name, reissue: () => call(compensation), undo });
     this.updateStep(name, { status: 'running', attempts: (this.stepState(name)?.attempts ?? 0) + 1 });
     try {
-      const result = await call();
+      const result = await call(forward);
       this.updateStep(name, { status: 'succeeded', outcome: result.id, error: null });
       return result;
     } catch (err) {
@@ -333,6 +293,60 @@ class CheckoutSaga {
       const status = outcome === 'rejected' ? 'failed' : outcome === 'not-sent' ? 'pending' : 'unknown';
       this.updateStep(name, { status, error: failure });
       throw err;
+    }
+  }
+
+  /**
+   * Runs the registered compensations, last registered first. Each runs in rounds of a few
+   * attempts; after a failed round the checkout is flagged (`compensationsFailing`, search
+   * attribute `CompensationFailing`), the error is kept on the step, and the round is repeated
+   * after a growing pause — until it succeeds. Nothing is skipped, nothing is swallowed.
+   */
+  async compensate(): Promise<void> {
+    for (const registered of this.compensations.drain()) {
+      if (compensationAction(this.stepState(registered.step)) === 'skip') continue;
+      for (let round = 1; ; round++) {
+        this.updateStep(registered.name, { status: 'running', attempts: round });
+        try {
+          const forwardOutcome = await this.outcomeOf(registered);
+          const outcome = forwardOutcome ? await registered.undo(forwardOutcome) : null;
+          this.updateStep(registered.name, { status: outcome ? 'succeeded' : 'skipped', outcome, error: null });
+          this.setCompensationsFailing(false);
+          break;
+        } catch (err) {
+          const { failure } = classifyStepError(err);
+          log.warn('compensation failed a round; retrying', { compensation: registered.name, round, failure });
+          this.updateStep(registered.name, { error: failure });
+          this.setCompensationsFailing(true);
+          await sleep(compensationRoundDelayMs(round));
+        }
+      }
+    }
+  }
+
+  /**
+   * The id of what a compensation's forward step created, or null if it took no effect, as
+   * `compensationAction` decides. An unknown outcome is resolved by re-issuing the forward call
+   * with its own key: the service replays its stored answer, or performs the call now so that
+   * it can be undone.
+   */
+  private async outcomeOf({ step: name, reissue }: RegisteredCompensation): Promise<string | null> {
+    const step = this.stepState(name);
+    switch (compensationAction(step)) {
+      case 'undo':
+        return step?.outcome ?? null;
+      case 'skip':
+        return null;
+      case 'reconcile':
+        try {
+          const { id } = await reissue();
+          this.updateStep(name, { status: 'succeeded', outcome: id, error: null });
+          return id;
+        } catch (err) {
+          if (!isRejection(err)) throw err;
+          this.updateStep(name, { status: 'failed', error: classifyStepError(err).failure });
+          return null;
+        }
     }
   }
 

@@ -6,11 +6,11 @@ import { stepKey } from '../../src/saga/keys';
 import {
   canTransition,
   compensationAction,
+  compensationOf,
   compensationRoundDelayMs,
   currentDetails,
   displayPaymentMethod,
   formatAmount,
-  forwardStepOf,
   IllegalTransitionError,
   initialCheckoutState,
   isTerminal,
@@ -118,8 +118,9 @@ describe('compensation decisions', () => {
   });
 
   test('each compensation undoes its own step', () => {
-    expect(forwardStepOf('charge.refund')).toBe('charge');
-    expect(forwardStepOf('order.cancel')).toBe('order');
+    expect(compensationOf('charge')).toBe('charge.refund');
+    expect(compensationOf('order')).toBe('order.cancel');
+    expect(() => compensationOf('notify')).toThrow(/no compensation/);
   });
 
   test('rounds back off from 1 s, doubling, capped at a minute', () => {
