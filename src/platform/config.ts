@@ -7,6 +7,7 @@
  * pointed at real infrastructure or started on free ports by the test harness.
  */
 import path from 'node:path';
+import { loadClientConfigProfile, toClientOptions, type ClientConnectConfig } from '@temporalio/envconfig';
 
 export type ServiceName = 'payment' | 'order' | 'notification';
 /** Databases in the one Postgres cluster: one per service plus the checkout API's own. */
@@ -40,11 +41,23 @@ export interface Config {
   temporal: {
     address: string;
     namespace: string;
+    /**
+     * How the worker and the API connect: Temporal's own environment configuration
+     * (@temporalio/envconfig: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+     * TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE profiles), so the same build reaches a local dev
+     * server, a self-hosted cluster over TLS or Temporal Cloud. The address defaults to the
+     * embedded dev server.
+     */
+    connection: ClientConnectConfig['connectionOptions'];
     taskQueue: string;
     uiUrl: string;
     /** True when the dev server is started by this project (no TEMPORAL_ADDRESS given). */
     embedded: boolean;
     cliPath: string | undefined;
+    /** How long the standalone setup step (src/temporal-setup/main.ts) waits for a frontend that is still starting. */
+    setupTimeoutMs: number;
+    /** Explicit binaries for `npm run start:cluster` (TEMPORAL_SERVER_PATH, …); unset = the per-user cache. */
+    clusterBinaries: { server: string | undefined; sqlTool: string | undefined; uiServer: string | undefined };
     /**
      * A prebuilt workflow bundle (WORKFLOW_BUNDLE_PATH) for the worker to load instead of bundling
      * `src/workflows/` with webpack at start: seconds per worker start, which matters when tests and
@@ -160,6 +173,21 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
+/**
+ * The Temporal client profile from `env` (and the profile file it names, if any) as connection
+ * options; no address there = the embedded dev server at `defaultAddress`. A TLS file that cannot
+ * be read is a ConfigError at start, not a confusing handshake failure later.
+ */
+function temporalConnection(env: NodeJS.ProcessEnv, defaultAddress: string): { embedded: boolean } & ClientConnectConfig {
+  const vars = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined));
+  try {
+    const profile = loadClientConfigProfile({ overrideEnvVars: vars });
+    return { embedded: !profile.address, ...toClientOptions({ ...profile, address: profile.address ?? defaultAddress }) };
+  } catch (err) {
+    throw new ConfigError(`Temporal connection settings (TEMPORAL_* / TEMPORAL_CONFIG_FILE): ${(err as Error).message}`);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR ?? path.join(__dirname, '..', '..', '.data'));
   const host = env.HOST ?? '127.0.0.1';
@@ -180,7 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     DATABASES.map((d) => [d, env[`${d.toUpperCase()}_DATABASE_URL`] ?? withDatabase(baseDbUrl, `saga_${d}`)]),
   ) as Record<DatabaseName, string>;
 
-  const temporalEmbedded = !env.TEMPORAL_ADDRESS;
+  const temporal = temporalConnection(env, `${host}:${ports.temporal}`);
   const uiUrl = env.TEMPORAL_UI_URL ?? `http://localhost:${ports.temporalUi}`;
 
   return {
@@ -194,12 +222,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrls,
     embeddedPostgres,
     temporal: {
-      address: env.TEMPORAL_ADDRESS ?? `${host}:${ports.temporal}`,
-      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+      address: temporal.connectionOptions.address!,
+      namespace: temporal.namespace ?? 'default',
+      connection: temporal.connectionOptions,
       taskQueue: env.TEMPORAL_TASK_QUEUE ?? 'checkout',
       uiUrl,
-      embedded: temporalEmbedded,
+      embedded: temporal.embedded,
       cliPath: env.TEMPORAL_CLI_PATH || undefined,
+      setupTimeoutMs: int(env, 'TEMPORAL_SETUP_TIMEOUT_MS', 120_000),
+      clusterBinaries: {
+        server: env.TEMPORAL_SERVER_PATH || undefined,
+        sqlTool: env.TEMPORAL_SQL_TOOL_PATH || undefined,
+        uiServer: env.TEMPORAL_UI_SERVER_PATH || undefined,
+      },
       workflowBundlePath: env.WORKFLOW_BUNDLE_PATH || undefined,
     },
     serviceToken: env.SERVICE_TOKEN ?? DEV_SERVICE_TOKEN,

@@ -7,12 +7,15 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createServiceClient, serviceClientOptions } from '../activities/service-client';
 import { loadConfig } from '../platform/config';
+import { temporalConnectionFailure } from '../platform/temporal-connection';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
 
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await NativeConnection.connect(config.temporal.connection).catch((err: unknown) => {
+    throw temporalConnectionFailure(config, err);
+  });
   try {
     const worker = await Worker.create({
       connection,

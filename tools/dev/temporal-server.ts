@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import type { Config } from '../../src/platform/config';
-import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
+import { ensureTemporalSetup } from '../../src/temporal-setup/setup';
 import { describeExit, ExitedError, spawnChild, type ChildHandle } from './child';
 import { waitUntil } from './wait';
 
@@ -62,27 +62,33 @@ export function devServerArgs(opts: TemporalServerOptions): string[] {
   args.push(...(opts.uiPort === undefined ? ['--headless'] : ['--ui-port', String(opts.uiPort)]));
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   args.push('--namespace', opts.namespace ?? 'default', '--log-level', opts.logLevel ?? 'warn');
-  for (const sa of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${sa.name}=${sa.cliType}`);
   for (const [k, v] of Object.entries(opts.pragmas ?? TUNED_SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${k}=${v}`);
   return args;
 }
 
 /**
- * Waits until a frontend answers DescribeNamespace: a gRPC port that accepts connections is not
- * enough, the dev server opens it before the namespace and search attributes exist.
+ * Waits until a frontend answers and the one setup step (src/temporal-setup/setup.ts: namespace,
+ * search attributes) has succeeded on it: a gRPC port that accepts connections is not enough, a
+ * full server answers before its history service is up, and the setup step's errors (Unavailable
+ * while warming up) are retried until `timeoutMs`.
  */
-export async function waitForTemporal(address: string, namespace: string, timeoutMs: number, abort?: Promise<never>): Promise<void> {
+export async function waitForTemporal(
+  connection: ConnectionOptions,
+  namespace: string,
+  timeoutMs: number,
+  opts: { abort?: Promise<never>; log?: (m: string) => void } = {},
+): Promise<void> {
   await waitUntil(
     async () => {
-      const connection = await Connection.connect({ address, connectTimeout: 1_000 });
+      const conn = await Connection.connect({ connectTimeout: 1_000, ...connection });
       try {
-        await connection.workflowService.describeNamespace({ namespace });
+        await ensureTemporalSetup(conn, namespace, { log: opts.log, timeoutMs: 5_000 });
         return true;
       } finally {
-        await connection.close();
+        await conn.close();
       }
     },
-    { what: `Temporal at ${address} (namespace ${namespace})`, timeoutMs, intervalMs: 200, abort },
+    { what: `Temporal at ${connection.address} (namespace ${namespace})`, timeoutMs, intervalMs: 200, abort: opts.abort },
   );
 }
 
@@ -99,7 +105,7 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
     throw new ExitedError(`the Temporal dev server exited (${describeExit(e)}) before it was ready:\n${child.tail().join('\n')}`);
   });
   try {
-    await waitForTemporal(address, opts.namespace ?? 'default', opts.readyTimeoutMs ?? 60_000, died);
+    await waitForTemporal({ address }, opts.namespace ?? 'default', opts.readyTimeoutMs ?? 60_000, { abort: died });
   } catch (err) {
     await child.stop();
     throw err;

@@ -1,9 +1,10 @@
 /** The checkout API process: `npm run start:api`. */
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { createServiceClient, serviceClientOptions } from '../../activities/service-client';
 import { loadConfig } from '../../platform/config';
 import { migrate } from '../../platform/db/migrate';
 import { createPool } from '../../platform/db/pool';
+import { connectClient } from '../../platform/temporal-connection';
 import { idempotencyMigrations } from '../../platform/idempotency/plugin';
 import { buildApiApp, checkoutApiMigrations } from './app';
 import { TemporalGateway } from './temporal-gateway';
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const pool = createPool(config.databaseUrls.checkout, 20);
   await migrate(pool, [idempotencyMigrations, checkoutApiMigrations]);
-  const connection = await Connection.connect({ address: config.temporal.address });
+  const connection = await connectClient(config);
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const services = createServiceClient(serviceClientOptions(config));
 
