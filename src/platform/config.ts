@@ -38,6 +38,13 @@ export interface Config {
   databaseUrls: Record<DatabaseName, string>;
   /** True when Postgres is the embedded one this project starts itself. */
   embeddedPostgres: boolean;
+  database: {
+    /**
+     * How long a request waits for a pooled connection (and /healthz for the database) before
+     * it answers 503 + Retry-After: an exhausted pool or a database that is down never hangs a request.
+     */
+    acquireTimeoutMs: number;
+  };
   temporal: {
     address: string;
     namespace: string;
@@ -109,6 +116,9 @@ export interface Config {
   httpTimeoutMs: number;
   logLevel: string;
 }
+
+/** The pool acquire timeout when DB_ACQUIRE_TIMEOUT_MS is not set. */
+export const DEFAULT_DB_ACQUIRE_TIMEOUT_MS = 3_000;
 
 /** The API key made for development when API_KEYS is not set; printed in the banner. */
 export const DEV_API_KEY = 'sk_test_dev_merchant';
@@ -221,6 +231,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mailboxUrl: env.MAILBOX_URL ?? local(ports.mailboxHttp),
     databaseUrls,
     embeddedPostgres,
+    database: { acquireTimeoutMs: Math.max(1, int(env, 'DB_ACQUIRE_TIMEOUT_MS', DEFAULT_DB_ACQUIRE_TIMEOUT_MS)) },
     temporal: {
       address: temporal.connectionOptions.address!,
       namespace: temporal.namespace ?? 'default',

@@ -6,6 +6,7 @@
  * error handler renders it as `application/problem+json`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/errors';
 
 export const PROBLEM_TYPE_BASE = 'https://checkout-saga.dev/problems/';
 
@@ -32,6 +33,12 @@ export const PROBLEM_KINDS = {
 
 export type ProblemKind = keyof typeof PROBLEM_KINDS;
 
+/**
+ * Every 503 tells the client when to come back (RFC 9110 §10.2.3), unless the thrower knows
+ * better: a dependency that is down or a pool that is exhausted is usually back within seconds.
+ */
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
 export interface ProblemBody {
   type: string;
   title: string;
@@ -55,6 +62,9 @@ export class Problem extends Error {
   ) {
     super(detail ?? PROBLEM_KINDS[kind].title);
     this.status = PROBLEM_KINDS[kind].status;
+    if (this.status === 503 && !Object.keys(headers).some((h) => h.toLowerCase() === 'retry-after')) {
+      this.headers = { ...headers, 'Retry-After': String(DEFAULT_RETRY_AFTER_SECONDS) };
+    }
   }
 
   toJSON(instance?: string): ProblemBody {
@@ -89,6 +99,9 @@ export function sendProblem(reply: FastifyReply, problem: Problem, instance?: st
 /** Maps Fastify's own errors (schema validation, body limits, bad JSON) onto problem kinds. */
 export function toProblem(error: FastifyError | Error): Problem {
   if (error instanceof Problem) return error;
+  // On every route alike: a database that is down, or a pool with no connection to spare, is
+  // "retry later", never an internal error.
+  if (isDatabaseUnavailable(error)) return new Problem('unavailable', 'The database is unavailable; retry later');
   const fe = error as FastifyError;
   if (fe.validation) {
     return new Problem('validation-error', error.message, {

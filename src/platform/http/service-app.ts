@@ -11,6 +11,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
+import { databaseReady } from '../db/pool';
 import faults from '../faults';
 import idempotency from '../idempotency/plugin';
 import { bearerToken, isPublicRoute } from './auth';
@@ -80,10 +81,10 @@ export async function buildServiceApp({ name, config, pool }: ServiceAppOptions)
       },
     },
     async () => {
-      // Ready means able to serve: the database answers.
-      await pool.query('SELECT 1').catch(() => {
-        throw new Problem('unavailable', 'The database is unreachable');
-      });
+      // Ready means able to serve: the database answers within the acquire bound.
+      if (!(await databaseReady(pool, config.database.acquireTimeoutMs))) {
+        throw new Problem('unavailable', 'The database cannot be reached');
+      }
       return { status: 'ok' as const, service: name };
     },
   );

@@ -68,7 +68,7 @@ export function closeOnSignal(close: () => Promise<void>, log: { info(msg: strin
 export async function runService(def: ServiceDefinition): Promise<void> {
   const config = loadConfig();
   const url = config.databaseUrls[def.name];
-  const pool = createPool(url);
+  const pool = createPool(url, 10, config.database.acquireTimeoutMs);
   try {
     await prepareDatabase(url, pool, [idempotencyMigrations, def.migrations], (msg) => process.stderr.write(`${def.name}: ${msg}\n`));
     const app = await def.buildApp({ config, pool });

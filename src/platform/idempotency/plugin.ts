@@ -156,7 +156,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     claim.settled = true;
     const { tx, tenant, key, owner } = claim;
     const status = reply.statusCode;
-    let broken: Error | undefined;
+    let released = false;
     try {
       if (claim.unsafe) {
         await tx.query(status < 400 ? 'COMMIT' : 'ROLLBACK');
@@ -185,14 +185,17 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
       await tx.query('COMMIT');
       return payload;
     } catch (err) {
-      // Commit (or rollback) failed: nothing took effect. Free the key for the retry.
-      broken = err as Error;
+      // Commit (or rollback) failed: nothing took effect. Free the key for the retry — after
+      // giving the broken connection back: a request never holds one connection while it
+      // waits for another (with the pool exhausted, that is how every request stops).
       request.log.error({ err, key }, 'idempotent commit failed');
       await tx.query('ROLLBACK').catch(() => undefined);
+      tx.release(err as Error);
+      released = true;
       await store.release(pool, tenant, key, owner).catch(() => undefined);
       return failReply(reply, new Problem('unavailable', 'The request could not be committed; retry'));
     } finally {
-      tx.release(broken);
+      if (!released) tx.release();
     }
   });
 

@@ -11,7 +11,7 @@ import { TemporalGateway } from './temporal-gateway';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const pool = createPool(config.databaseUrls.checkout, 20);
+  const pool = createPool(config.databaseUrls.checkout, 20, config.database.acquireTimeoutMs);
   await migrate(pool, [idempotencyMigrations, checkoutApiMigrations]);
   const connection = await connectClient(config);
   const client = new Client({ connection, namespace: config.temporal.namespace });
