@@ -9,7 +9,6 @@
  * SIGINT/SIGTERM stop everything: application processes first, then Temporal and Postgres.
  * A killed supervisor (SIGKILL) cannot clean up: the next start stops what it left behind.
  */
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEV_API_KEY, loadConfig, portEnv, withDatabase, type Config } from '../../src/platform/config';
@@ -69,7 +68,8 @@ function curlExample(config: Config, apiKey: string): string {
   return [
     `curl -i -X POST ${config.apiUrl}/checkouts \\`,
     `  -H 'Authorization: Bearer ${apiKey}' \\`,
-    `  -H "Idempotency-Key: $(uuidgen 2>/dev/null || echo demo-${randomUUID()})" \\`,
+    // Node is on every machine that runs this; uuidgen is not.
+    `  -H "Idempotency-Key: $(node -e 'console.log(crypto.randomUUID())')" \\`,
     `  -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\`,
     `  -d '${JSON.stringify(body)}'`,
   ].join('\n');
