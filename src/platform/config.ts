@@ -88,13 +88,6 @@ export interface Config {
     /** How long a duplicate waits for an in-flight original before answering 409. */
     waitMs: number;
     purgeIntervalMs: number;
-    /**
-     * TEST-ONLY, never set in production (UNSAFE_SKIP_IDEMPOTENCY=1): the plugin stops
-     * deduplicating, so a retried request runs its handler again. Exists to prove that the
-     * audit (`npm run audit`) catches the duplicates this would cause; see
-     * test/chaos/audit-catches-duplicates.test.ts.
-     */
-    unsafeSkipIdempotency: boolean;
   };
   /** The notification service's outbox dispatcher. */
   outbox: {
@@ -105,15 +98,14 @@ export interface Config {
     /** Retry n waits about base * 2^(n-1), capped at max (short in dev, minutes in production). */
     backoffBaseMs: number;
     backoffMaxMs: number;
-    /**
-     * TEST-ONLY fault injection (DISPATCHER_CRASH_AFTER_SEND=1): the process SIGKILLs itself
-     * right after the SMTP server accepted a message and before the row is marked sent, the one
-     * crash window that produces a duplicate e-mail. Lets a test hit it deterministically.
-     */
-    crashAfterSend: boolean;
   };
   /** Timeout of one HTTP call from an activity to a service; kept below the activity timeout. */
   httpTimeoutMs: number;
+  /**
+   * How long a process may take to stop after SIGTERM (in-flight requests drain, activities
+   * finish) before it exits anyway (src/platform/bootstrap.ts).
+   */
+  shutdownTimeoutMs: number;
   logLevel: string;
 }
 
@@ -258,16 +250,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000),
       waitMs: int(env, 'IDEMPOTENCY_WAIT_MS', 5_000),
       purgeIntervalMs: int(env, 'IDEMPOTENCY_PURGE_INTERVAL_MS', 60_000),
-      unsafeSkipIdempotency: env.UNSAFE_SKIP_IDEMPOTENCY === '1',
     },
     outbox: {
       pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 250),
       maxAttempts: Math.max(1, int(env, 'OUTBOX_MAX_ATTEMPTS', 5)),
       backoffBaseMs: int(env, 'OUTBOX_BACKOFF_BASE_MS', 500),
       backoffMaxMs: int(env, 'OUTBOX_BACKOFF_MAX_MS', 30_000),
-      crashAfterSend: env.DISPATCHER_CRASH_AFTER_SEND === '1',
     },
     httpTimeoutMs: int(env, 'HTTP_TIMEOUT_MS', 5_000),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000),
     logLevel: env.LOG_LEVEL ?? 'info',
   };
 }

@@ -3,12 +3,15 @@
  * chaos runs can prove the saga's at-most-once guarantees. Off unless `FAULTS` is set.
  *
  * Spec grammar, comma-separated: `point:before=P`, `point:after=P`, `point:delay=MS[@P]`,
- * e.g. `charge:before=0.1,charge:after=0.2,order:delay=3000@0.05`. A route opts in with
- * `config: { faultPoint: 'charge' }`.
+ * `send:crash=P`, e.g. `charge:before=0.1,charge:after=0.2,order:delay=3000@0.05`. A route opts
+ * in with `config: { faultPoint: 'charge' }`.
  *  - before: 503 `injected-fault` before any effect (onRequest, i.e. before the idempotency claim);
  *  - after:  the effect commits and the response is stored, then the socket is destroyed
  *            without an answer: the "lost reply" a retry must replay, not redo;
- *  - delay:  the (committed) answer is held back MS milliseconds, past the caller's timeout.
+ *  - delay:  the (committed) answer is held back MS milliseconds, past the caller's timeout;
+ *  - crash:  the process SIGKILLs itself right after an effect left it and before it is recorded,
+ *            the one window no idempotency key can close. Only at CRASH_POINTS, which are not
+ *            routes: `send` is the notification dispatcher's SMTP send (accepted, not yet marked).
  * `after` and `delay` run in onSend, so this plugin MUST be registered after the idempotency
  * plugin (declared as a dependency below): hooks of one scope run in registration order, and
  * the commit happens in its onSend. They apply to every answer of the route, replays and
@@ -30,7 +33,10 @@ declare module 'fastify' {
   }
 }
 
-export type FaultKind = 'before' | 'after' | 'delay';
+export type FaultKind = 'before' | 'after' | 'delay' | 'crash';
+
+/** Points in a process (not routes) that call `crashIfPlanned`; `crash` is refused anywhere else. */
+export const CRASH_POINTS: readonly string[] = ['send'];
 
 export interface FaultRule {
   point: string;
@@ -46,10 +52,11 @@ export interface FaultPlan {
   before: boolean;
   after: boolean;
   delayMs: number;
+  crash: boolean;
 }
 
-const NO_FAULT: FaultPlan = { before: false, after: false, delayMs: 0 };
-const ENTRY = /^([a-z][a-z0-9_.-]*):(before|after|delay)=([^@]+)(?:@(.+))?$/;
+const NO_FAULT: FaultPlan = { before: false, after: false, delayMs: 0, crash: false };
+const ENTRY = /^([a-z][a-z0-9_.-]*):(before|after|delay|crash)=([^@]+)(?:@(.+))?$/;
 const MAX_DELAY_MS = 10 * 60 * 1000;
 
 function probability(raw: string, entry: string): number {
@@ -68,8 +75,11 @@ export function parseFaults(spec: string): FaultRule[] {
     .filter(Boolean)
     .map((entry) => {
       const m = ENTRY.exec(entry);
-      if (!m) throw new ConfigError(`FAULTS entry "${entry}" must be point:before=P, point:after=P or point:delay=MS[@P]`);
+      if (!m) throw new ConfigError(`FAULTS entry "${entry}" must be point:before=P, point:after=P, point:delay=MS[@P] or send:crash=P`);
       const [, point, kind, value, chance] = m as unknown as [string, string, FaultKind, string, string | undefined];
+      if ((kind === 'crash') !== CRASH_POINTS.includes(point)) {
+        throw new ConfigError(`FAULTS entry "${entry}": crash is the only fault of ${CRASH_POINTS.join(', ')}, and only there`);
+      }
       if (kind !== 'delay') {
         if (chance !== undefined) throw new ConfigError(`FAULTS entry "${entry}": "@P" is only for delay`);
         return { point, kind, probability: probability(value, entry), delayMs: 0 };
@@ -99,6 +109,14 @@ export function faultPlanner(rules: FaultRule[], seed: number): (point: string) 
     }
     return plan;
   };
+}
+
+/**
+ * A crash point: SIGKILLs this process (no shutdown hook, as `kill -9` would) when the plan for
+ * `point` says so. `planner` is `faultPlanner(parseFaults(FAULTS), FAULTS_SEED)`.
+ */
+export function crashIfPlanned(planner: (point: string) => FaultPlan, point: string): void {
+  if (planner(point).crash) process.kill(process.pid, 'SIGKILL');
 }
 
 export interface FaultsOptions {

@@ -1,7 +1,8 @@
 /**
- * The audit can fail: with the payment service's idempotency switched off (the TEST-ONLY
- * UNSAFE_SKIP_IDEMPOTENCY) and half of its charge replies lost (`charge:after`), every retry of
- * a lost reply charges again, and the audit must report those duplicate charges.
+ * The audit can fail: with the payment service's idempotency switched off (a test build of it,
+ * test/fixtures/no-idempotency/, that registers a deliberately broken plugin) and half of its
+ * charge replies lost (`charge:after`), every retry of a lost reply charges again, and the audit
+ * must report those duplicate charges.
  *
  * The charges table's UNIQUE (tenant, idempotency_key) is dropped first: it is the schema's last
  * line of defence and would otherwise turn each duplicate into a 500, so that the checkout
@@ -22,7 +23,7 @@ test('without idempotency, lost replies become duplicate charges and the audit r
   const chaos = await startChaosStack({
     faults: { payment: 'charge:after=0.5' },
     seed: SEED,
-    envFor: { payment: { UNSAFE_SKIP_IDEMPOTENCY: '1' } },
+    entryFor: { payment: 'test/fixtures/no-idempotency/payment-main.ts' },
   });
   try {
     const payments = createPool(chaos.config.databaseUrls.payment, 1);

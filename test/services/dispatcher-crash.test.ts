@@ -4,8 +4,8 @@
  * pending, so the message goes out again, with the SAME Message-ID, which is how the mailbox
  * (and the audit) recognise and count the copy.
  *
- * The kill lands in exactly that window through the test-only DISPATCHER_CRASH_AFTER_SEND=1
- * (config.outbox.crashAfterSend), which makes the real process SIGKILL itself there.
+ * The kill lands in exactly that window through the fault `send:crash=1` (src/platform/faults.ts),
+ * which makes the real process SIGKILL itself there.
  * The copies are then counted the way the audit counts them (tools/audit): reported, yet one e-mail.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ beforeAll(async () => {
   stack = await startStack({
     only: ['mailbox', 'notification'],
     env: { OUTBOX_POLL_INTERVAL_MS: '50', LOG_LEVEL: 'warn' },
-    envFor: { notification: { DISPATCHER_CRASH_AFTER_SEND: '1' } },
+    envFor: { notification: { FAULTS: 'send:crash=1' } },
   });
 }, 120_000);
 
@@ -69,7 +69,7 @@ test('killed between SMTP acceptance and marking sent → resent after restart w
   expect(await notification.exited).toEqual({ code: null, signal: 'SIGKILL' });
   expect((await copiesOf(messageId)).count).toBe(1);
 
-  await stack.restart('notification', { DISPATCHER_CRASH_AFTER_SEND: '0' });
+  await stack.restart('notification', { FAULTS: '' });
   await until(async () => (await service('GET', `/notifications/${id}`)).body.status === 'sent', 'the resend to be recorded');
 
   const after = await service('GET', `/notifications/${id}`);

@@ -20,6 +20,11 @@ describe('parseFaults', () => {
     ]);
   });
 
+  test('send:crash is the dispatcher crash point', () => {
+    expect(parseFaults('send:crash=1')).toEqual([{ point: 'send', kind: 'crash', probability: 1, delayMs: 0 }]);
+    expect(faultPlanner(parseFaults('send:crash=1'), 1)('send')).toEqual({ before: false, after: false, delayMs: 0, crash: true });
+  });
+
   test.each([
     'charge',
     'charge:before',
@@ -32,6 +37,8 @@ describe('parseFaults', () => {
     'charge:delay=1.5',
     'charge:delay=100@2',
     'Charge:before=0.1',
+    'send:before=0.1',
+    'send:crash=2',
   ])('rejects %s', (spec) => {
     expect(() => parseFaults(spec)).toThrow(ConfigError);
   });
@@ -59,9 +66,9 @@ describe('seeded decisions', () => {
   test('probability 0 never fires, 1 always; other points are untouched', () => {
     const plan = faultPlanner(parseFaults('a:before=0,b:after=1'), 1);
     for (let i = 0; i < 100; i++) {
-      expect(plan('a')).toEqual({ before: false, after: false, delayMs: 0 });
-      expect(plan('b')).toEqual({ before: false, after: true, delayMs: 0 });
-      expect(plan('c')).toEqual({ before: false, after: false, delayMs: 0 });
+      expect(plan('a')).toEqual({ before: false, after: false, delayMs: 0, crash: false });
+      expect(plan('b')).toEqual({ before: false, after: true, delayMs: 0, crash: false });
+      expect(plan('c')).toEqual({ before: false, after: false, delayMs: 0, crash: false });
     }
   });
 

@@ -13,11 +13,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { handleShutdown } from '../../src/platform/bootstrap';
 import { loadConfig, portEnv, type Config, type ServiceName } from '../../src/platform/config';
 import type { ChildHandle } from '../dev/child';
 import { startPostgres, type PostgresHandle } from '../dev/postgres';
 import { processSpec, startProcess, type ProcessName } from '../dev/processes';
-import { stopOnSignal } from '../dev/signals';
 import { freePorts } from '../dev/wait';
 
 const N = Number(process.argv[2] ?? 500);
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     await postgres?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  stopOnSignal(stop);
+  handleShutdown(stop, { repeatedSignal: 'wait' });
 
   try {
     postgres = await startPostgres(config);

@@ -17,7 +17,7 @@ import { locateTemporalCli } from '../dev/temporal-cli';
 import { startTemporalServer, type TemporalServerHandle } from '../dev/temporal-server';
 import { freePort } from '../dev/wait';
 import { pidDirOf } from '../dev/sandbox/state';
-import { startStack, type Stack } from '../dev/sandbox/stack';
+import { startStack, type Stack, type StackOptions } from '../dev/sandbox/stack';
 
 /** Timeouts shortened so a chaos run spends its time on faults, not on waiting out defaults. */
 const CHAOS_ENV: Record<string, string> = {
@@ -36,8 +36,10 @@ export interface ChaosStackOptions {
   /** FAULTS spec per service (faultSpecs() or hand-written). */
   faults: Partial<Record<ServiceName, string>>;
   seed: number;
-  /** Extra env for one process, e.g. the test-only UNSAFE_SKIP_IDEMPOTENCY. */
+  /** Extra env for one process. */
   envFor?: Partial<Record<ServiceName | 'api' | 'worker' | 'mailbox', Record<string, string>>>;
+  /** Another entry file for one process (see StackOptions.entryFor), e.g. a test's broken build. */
+  entryFor?: StackOptions['entryFor'];
   log?: (line: string) => void;
 }
 
@@ -77,6 +79,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
         ...(opts.envFor?.worker && { worker: opts.envFor.worker }),
         ...(opts.envFor?.mailbox && { mailbox: opts.envFor.mailbox }),
       },
+      entryFor: opts.entryFor,
     });
   } catch (err) {
     await temporal.stop();

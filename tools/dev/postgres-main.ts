@@ -4,12 +4,12 @@
  */
 import { loadConfig } from '../../src/platform/config';
 import { startPostgres } from './postgres';
-import { stopOnSignal } from './signals';
+import { handleShutdown } from '../../src/platform/bootstrap';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const postgres = await startPostgres(config, (line) => console.log(`postgres | ${line}`));
-  stopOnSignal(postgres.stop);
+  handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
   console.log(`Postgres ready: ${postgres.url}`);
   for (const [name, url] of Object.entries(config.databaseUrls)) console.log(`  ${name.padEnd(12)} ${url}`);
   console.log(config.embeddedPostgres ? 'Ctrl-C stops it.' : '(external server: nothing to stop; Ctrl-C exits)');

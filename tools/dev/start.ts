@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { handleShutdown } from '../../src/platform/bootstrap';
 import { DEV_API_KEY, loadConfig, portEnv, withDatabase, type Config } from '../../src/platform/config';
 import { describeExit, spawnChild, type ChildHandle } from './child';
 import { PidDir, runs } from './leftovers';
@@ -130,26 +131,25 @@ async function main(): Promise<void> {
   config = loadConfig(childEnv);
 
   const children: ChildHandle[] = [];
-  let stopping = false;
-
-  const shutdown = async (code: number): Promise<never> => {
-    if (!stopping) {
-      stopping = true;
-      say('stopping…');
-      // Application processes first, then what they depend on.
+  // The one signal helper (src/platform/bootstrap.ts): a second Ctrl-C waits for the first
+  // shutdown, so no child is left behind; children stop in order, applications first.
+  const control = handleShutdown(
+    async () => {
       const infra = (c: ChildHandle) => c.name === 'temporal' || c.name === 'postgres';
       await Promise.all(children.filter((c) => !infra(c)).map((c) => c.stop()));
       await Promise.all(children.filter(infra).map((c) => c.stop()));
       for (const c of children) pids.remove(c.pid);
       fs.rmSync(config.stateFile, { force: true });
       fs.rmSync(path.join(config.dataDir, 'supervisor.pid'), { force: true });
-      say(code === 0 ? 'stopped' : `stopped (exit ${code})`);
-      process.exit(code);
-    }
-    return new Promise<never>(() => undefined); // a second signal waits for the first shutdown
+      say('stopped');
+    },
+    { repeatedSignal: 'wait', log: say },
+  );
+  /** Stops everything and exits with `code`; never returns. */
+  const shutdown = (reason: string, code: number): Promise<never> => {
+    control.begin(reason, code);
+    return new Promise<never>(() => undefined);
   };
-  process.on('SIGINT', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
 
   /** From spawn on, a child is stopped by shutdown and recorded for the leftover sweep. */
   const track = (child: ChildHandle, marker: string) => {
@@ -159,9 +159,9 @@ async function main(): Promise<void> {
   /** Once everything is ready, any child's death ends the system, loudly. */
   const watch = (child: ChildHandle) =>
     void child.exited.then((exit) => {
-      if (stopping) return;
+      if (control.stopping) return;
       shout(`${child.name} DIED (${describeExit(exit)}) — stopping everything. Its last output:\n${child.tail().slice(-10).join('\n')}`);
-      void shutdown(1);
+      void shutdown(`${child.name} died`, 1);
     });
 
   try {
@@ -212,7 +212,7 @@ async function main(): Promise<void> {
     );
   } catch (err) {
     shout(`start failed: ${(err as Error).message}`);
-    await shutdown(1);
+    await shutdown('start failed', 1);
   }
 }
 

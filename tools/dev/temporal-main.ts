@@ -3,8 +3,8 @@
  * `--locate` only finds (or builds) the Temporal CLI and prints its path: `.ci/run` uses it so
  * the one-time build happens before the tests, not inside a test timeout.
  */
+import { handleShutdown } from '../../src/platform/bootstrap';
 import { loadConfig } from '../../src/platform/config';
-import { stopOnSignal } from './signals';
 import { locateTemporalCli } from './temporal-cli';
 import { configuredDevServer, startTemporalServer } from './temporal-server';
 
@@ -20,9 +20,9 @@ async function main(): Promise<void> {
     ...configuredDevServer(config, cliPath),
     onLine: (line) => console.log(`temporal | ${line}`),
   });
-  const stopping = stopOnSignal(server.stop);
+  const shutdown = handleShutdown(server.stop, { repeatedSignal: 'wait' });
   void server.child.exited.then((exit) => {
-    if (stopping()) return;
+    if (shutdown.stopping) return;
     console.error(`the Temporal dev server exited (${exit.signal ?? exit.code})`);
     process.exit(1);
   });

@@ -22,9 +22,30 @@ export function createBaseApp(options: FastifyServerOptions = {}): FastifyInstan
       },
     },
   });
+  drainOnClose(app);
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, new Problem('not-found', `No route ${request.method} ${request.url.split('?')[0]}`), request.url);
   });
   return app;
+}
+
+/**
+ * `app.close()` lets requests in flight finish, but a kept-alive connection whose request ends
+ * after the close began would keep the server (and the shutdown) open until the client drops
+ * it. Once closing, every answer says `Connection: close`, and a connection that went idle is
+ * closed right after its last response.
+ */
+function drainOnClose(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+  });
 }

@@ -8,12 +8,12 @@
  * idempotency plugin next; the faults plugin last, so its onSend runs after the commit.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import type { Config } from '../config';
 import { databaseReady } from '../db/pool';
 import faults from '../faults';
-import idempotency from '../idempotency/plugin';
+import idempotency, { type IdempotencyOptions } from '../idempotency/plugin';
 import { bearerToken, isPublicRoute } from './auth';
 import { createBaseApp } from './base-app';
 import metrics from './metrics';
@@ -23,6 +23,12 @@ import { Problem } from './problem';
 export interface ServiceDeps {
   config: Config;
   pool: Pool;
+  /**
+   * Replaces the shared idempotency plugin. No product entry point passes one: it exists for the
+   * audit's negative control, a deliberately broken plugin that only a test entry point
+   * registers (test/fixtures/no-idempotency/).
+   */
+  idempotencyPlugin?: FastifyPluginAsync<IdempotencyOptions>;
 }
 
 export interface ServiceAppOptions extends ServiceDeps {
@@ -45,7 +51,7 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
-export async function buildServiceApp({ name, config, pool }: ServiceAppOptions): Promise<FastifyInstance> {
+export async function buildServiceApp({ name, config, pool, idempotencyPlugin = idempotency }: ServiceAppOptions): Promise<FastifyInstance> {
   const app = createBaseApp({
     // Bodies are never logged (card tokens, e-mail addresses); headers could carry the token.
     logger: { level: config.logLevel, name, redact: ['req.headers.authorization'] },
@@ -64,7 +70,7 @@ export async function buildServiceApp({ name, config, pool }: ServiceAppOptions)
   });
 
   await app.register(metrics, { service: name });
-  await app.register(idempotency, { pool, ...config.idempotency, tenantOf });
+  await app.register(idempotencyPlugin, { pool, ...config.idempotency, tenantOf });
   await app.register(faults, { spec: config.faults, seed: config.faultsSeed });
 
   app.get(

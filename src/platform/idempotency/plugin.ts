@@ -49,8 +49,6 @@ interface Claim {
   owner: string;
   tx: PoolClient;
   settled: boolean;
-  /** TEST-ONLY pass-through (`unsafeSkipIdempotency`): no record was claimed, none is stored. */
-  unsafe?: boolean;
 }
 
 const claims = new WeakMap<FastifyRequest, Claim>();
@@ -81,8 +79,6 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     if (isIdempotent(request)) idempotencyKeyOf(request);
   });
 
-  if (opts.unsafeSkipIdempotency) app.log.warn('UNSAFE_SKIP_IDEMPOTENCY is on: requests are NOT deduplicated (test only)');
-
   /**
    * Runs right before an idempotent handler: claims the key and opens the transaction, or
    * answers itself (replay, 422, 409). True when the handler should run.
@@ -90,13 +86,6 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
   async function begin(request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
     const key = idempotencyKeyOf(request);
     const tenant = opts.tenantOf(request);
-    if (opts.unsafeSkipIdempotency) {
-      const tx = await pool.connect();
-      await tx.query('BEGIN');
-      claims.set(request, { tenant, key, owner: '', tx, settled: false, unsafe: true });
-      request.idempotency = { tenant, key, tx };
-      return true;
-    }
     const fingerprint = requestFingerprint(request.method, request.url.split('?')[0]!, request.body);
 
     const result = await store.claim(pool, { tenant, key, fingerprint, leaseMs: opts.leaseMs, waitMs: opts.waitMs });
@@ -158,10 +147,6 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     const status = reply.statusCode;
     let released = false;
     try {
-      if (claim.unsafe) {
-        await tx.query(status < 400 ? 'COMMIT' : 'ROLLBACK');
-        return payload;
-      }
       if (status >= 500 || UNSTORED_STATUSES.has(status)) {
         await tx.query('ROLLBACK');
         await store.release(tx, tenant, key, owner);
@@ -207,7 +192,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     claim.settled = true;
     await claim.tx.query('ROLLBACK').catch(() => undefined);
     claim.tx.release();
-    if (!claim.unsafe) await store.release(pool, claim.tenant, claim.key, claim.owner).catch(() => undefined);
+    await store.release(pool, claim.tenant, claim.key, claim.owner).catch(() => undefined);
   });
 
   if (opts.purgeIntervalMs > 0) {

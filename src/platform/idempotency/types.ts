@@ -13,12 +13,6 @@ export interface IdempotencyOptions {
   purgeIntervalMs: number;
   /** The caller a key belongs to: the same key from two tenants is two requests. */
   tenantOf: (request: FastifyRequest) => string;
-  /**
-   * TEST-ONLY (config `UNSAFE_SKIP_IDEMPOTENCY=1`): no claim, no stored answer, no replay. The
-   * handler still gets a transaction, committed on success, so effects behave as usual except
-   * that every retry takes effect again. Lets a test prove the audit catches duplicates.
-   */
-  unsafeSkipIdempotency?: boolean;
 }
 
 /** A finished request's answer, as stored and replayed. */

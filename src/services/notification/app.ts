@@ -44,7 +44,8 @@ export async function buildApp({ dispatch = true, ...deps }: NotificationAppDeps
   const app = await buildServiceApp({ name: 'notification', ...deps });
 
   if (dispatch) {
-    const dispatcher = new OutboxDispatcher(deps.pool, { ...deps.config.outbox, smtpUrl: deps.config.smtpUrl }, app.log);
+    const { outbox, smtpUrl, faults, faultsSeed } = deps.config;
+    const dispatcher = new OutboxDispatcher(deps.pool, { ...outbox, smtpUrl, faults, faultsSeed }, app.log);
     app.addHook('onReady', async () => dispatcher.start());
     app.addHook('onClose', async () => dispatcher.stop());
   }

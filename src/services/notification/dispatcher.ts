@@ -14,10 +14,16 @@ import type { FastifyBaseLogger } from 'fastify';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Pool } from 'pg';
 import type { Config } from '../../platform/config';
+import { crashIfPlanned, faultPlanner, parseFaults, type FaultPlan } from '../../platform/faults';
 import { FROM_ADDRESS, render } from './message';
 import { claimDue, markFailed, markSent, type OutboxMessage } from './store';
 
-export type DispatcherOptions = Config['outbox'] & { smtpUrl: string };
+export type DispatcherOptions = Config['outbox'] & {
+  smtpUrl: string;
+  /** FAULTS and FAULTS_SEED: `send:crash=P` kills the process between SMTP acceptance and the record. */
+  faults?: string;
+  faultsSeed?: number;
+};
 
 /** An SMTP server that stops answering must not hold a row lock (and the loop) for long. */
 const SMTP_TIMEOUT_MS = 10_000;
@@ -52,6 +58,7 @@ export class OutboxDispatcher {
   private running: Promise<void> | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
+  private readonly faultPlan: (point: string) => FaultPlan;
 
   constructor(
     private readonly pool: Pool,
@@ -59,6 +66,7 @@ export class OutboxDispatcher {
     private readonly log: FastifyBaseLogger,
   ) {
     this.transport = transportFor(opts.smtpUrl);
+    this.faultPlan = faultPlanner(parseFaults(opts.faults ?? ''), opts.faultsSeed ?? 1);
   }
 
   start(): void {
@@ -109,11 +117,7 @@ export class OutboxDispatcher {
         return false;
       }
       const failure = await this.send(message);
-      if (failure === undefined && this.opts.crashAfterSend) {
-        // Test-only fault injection (config.outbox.crashAfterSend): die in the window between
-        // SMTP acceptance and the commit below, as a kill -9 there would. Never set in production.
-        process.kill(process.pid, 'SIGKILL');
-      }
+      if (failure === undefined) crashIfPlanned(this.faultPlan, 'send');
       const attempt = message.attempts + 1;
       if (failure === undefined) {
         await markSent(tx, message.id);

@@ -1,4 +1,4 @@
 import { runService } from '../../platform/http/service-main';
 import { buildApp, migrations } from './app';
 
-void runService({ name: 'notification', migrations, buildApp });
+runService({ name: 'notification', migrations, buildApp });

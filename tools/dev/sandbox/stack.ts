@@ -58,6 +58,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Extra env for one process (e.g. FAULTS for payment). */
   envFor?: Partial<Record<ProcessName, Record<string, string>>>;
+  /** Another entry file for one process, relative to the repository root (a test's own build of it). */
+  entryFor?: Partial<Record<ProcessName, string>>;
 }
 
 export interface Stack {
@@ -96,7 +98,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const envOf = new Map<ProcessName, NodeJS.ProcessEnv>();
   const running = new Map<ProcessName, ChildHandle>();
   const start = async (name: ProcessName) => {
-    running.set(name, await startProcess(name, envOf.get(name)!, `${id}-${name}`));
+    const entry = opts.entryFor?.[name];
+    running.set(name, await startProcess(entry ? { ...processSpec(name), entry } : name, envOf.get(name)!, `${id}-${name}`));
   };
   const names = opts.only ?? PROCESSES.map((p) => p.name);
   for (const name of names) envOf.set(name, { ...env, ...opts.envFor?.[name] });
