@@ -33,6 +33,8 @@ export interface ShutdownOptions {
    * `wait` for the first shutdown (a supervisor that must stop its children before it goes).
    */
   repeatedSignal?: 'exit' | 'wait';
+  /** Exit code after a signal-started shutdown that went well; default 0 (a requested stop). */
+  signalExitCode?: number;
 }
 
 export interface ShutdownControl {
@@ -68,7 +70,7 @@ export function handleShutdown(stop: () => Promise<void>, opts: ShutdownOptions 
     );
   };
   const onSignal = (signal: NodeJS.Signals) => {
-    if (!stopping) return begin(signal);
+    if (!stopping) return begin(signal, opts.signalExitCode);
     if (opts.repeatedSignal !== 'wait') {
       log(`${signal} again: exiting without waiting`);
       process.exit(1);

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { handleShutdown } from '../../src/platform/bootstrap';
 import { formatAuditReport } from '../audit/report';
 import { faultSpecs, planCheckouts, planKills } from './plan';
 import { runChaos } from './run';
@@ -71,7 +72,8 @@ async function main(): Promise<number> {
     await postgres?.stop();
     if (!opts.keep) fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  process.once('SIGINT', () => void cleanUp().finally(() => process.exit(130)));
+  // An interrupted run is not a clean one: it exits 130, as a shell reports Ctrl-C.
+  handleShutdown(cleanUp, { repeatedSignal: 'wait', signalExitCode: 130 });
 
   try {
     say(`chaos: ${JSON.stringify(opts)}; data in ${dataDir}`);
