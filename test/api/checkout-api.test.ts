@@ -10,7 +10,7 @@ import { createActivities } from '../../src/activities';
 import { loadConfig } from '../../src/platform/config';
 import { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
 import { checkoutIdFor } from '../../src/saga/keys';
-import { buildApiApp, checkoutApiMigrations } from '../../src/services/checkout-api/app';
+import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
 import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
 import { freshDatabase } from '../support/db';
 import { createFakeServices, type FakeServices } from '../support/fake-services';
@@ -56,7 +56,7 @@ beforeAll(async () => {
     config,
     pool,
     temporal: new TemporalGateway(client, taskQueue),
-    getCharge: (merchantId, chargeId) => services.call('payment', { method: 'GET', path: `/charges/${chargeId}`, tenantId: merchantId }),
+    ...serviceLookups(services),
   });
   base = await app.listen({ port: 0, host: '127.0.0.1' });
 }, 120_000);

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { DEV_API_KEY } from '../../src/platform/config';
 import { stepKey } from '../../src/saga/keys';
 import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
+import { eventually } from '../support/eventually';
 import { connectClient, countRuns } from '../support/temporal';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
 
@@ -70,8 +71,9 @@ test('tok_visa → completed: one captured charge, one order, one confirmation e
   expect(charge.body).toMatchObject({ status: 'captured', amount: 3998, amountRefunded: 0 });
   const order = await service(stack.urls.order, `/orders/${res.body.orderId}`);
   expect(order.body.status).toBe('created');
-  const mail = await mailFor(payload.email);
-  expect(mail).toHaveLength(1);
+  // The checkout completed once the outbox accepted the e-mail; the dispatcher sends it after.
+  await eventually(async () => (await mailFor(payload.email)).length > 0);
+  expect(await mailFor(payload.email)).toHaveLength(1);
   expect(res.body.steps.find((s: { name: string }) => s.name === 'charge').key).toBe(stepKey(res.body.id, 'charge'));
 
   // A resubmission is the same checkout, and nothing happens twice.
@@ -117,7 +119,13 @@ test('an @bounce.test address → completed, notification dead-lettered, no refu
   const res = await checkout(payload);
   expect(res.status).toBe(201);
   expect(res.body).toMatchObject({ status: 'completed', refundId: null });
-  expect(res.body.notification.status).toBe('dead');
+  // Completed once the outbox accepted the e-mail; GET reports its delivery as the outbox sees it.
+  const dead = await eventually(async () => {
+    const read = await fetch(`${stack.urls.api}/checkouts/${res.body.id}`, { headers: { authorization: `Bearer ${DEV_API_KEY}` } });
+    const checkout = (await read.json()) as Record<string, any>;
+    return checkout.notification.status === 'dead' ? checkout : undefined;
+  });
+  expect(dead).toMatchObject({ status: 'completed', notification: { id: res.body.notification.id, status: 'dead' } });
   const notification = await service(stack.urls.notification, `/notifications/${res.body.notification.id}`);
   expect(notification.body.status).toBe('dead');
   const charge = await service(stack.urls.payment, `/charges/${res.body.chargeId}`);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import swagger from '@fastify/swagger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
+import type { ServiceClient } from '../../activities/service-client';
 import type { Config } from '../../platform/config';
 import { bearerToken, isPublicRoute } from '../../platform/http/auth';
 import { createBaseApp } from '../../platform/http/base-app';
@@ -17,7 +18,7 @@ import { requestFingerprint } from '../../platform/idempotency/fingerprint';
 import { checkoutIdFor, refundIdFor } from '../../saga/keys';
 import { MAX_CHECKOUT_AMOUNT, formatMoney, orderTotal } from '../../saga/money';
 import { initialCheckoutState } from '../../saga/saga';
-import type { CheckoutInput, CheckoutState, LineItem } from '../../saga/types';
+import type { CheckoutInput, CheckoutState, LineItem, NotificationStatus } from '../../saga/types';
 import { createCheckoutSchema, createRefundSchema, getCheckoutSchema } from './schemas';
 import type { CheckoutSnapshot, TemporalGateway } from './temporal-gateway';
 
@@ -30,6 +31,8 @@ export interface ApiDeps {
   temporal: TemporalGateway;
   /** Reads a charge from the payment service (to refund "the rest"). */
   getCharge: (merchantId: string, chargeId: string) => Promise<{ amount: number; amountRefunded: number }>;
+  /** Reads the confirmation e-mail's delivery from the notification service (its outbox owns it). */
+  getNotification: (merchantId: string, notificationId: string) => Promise<{ status: NotificationStatus }>;
 }
 
 interface CheckoutBody {
@@ -44,6 +47,20 @@ declare module 'fastify' {
   interface FastifyRequest {
     merchantId: string;
   }
+}
+
+/** A GET of a checkout waits at most this long for the e-mail's delivery; past it, the e-mail shows as pending. */
+const DELIVERY_LOOKUP_TIMEOUT_MS = 1_000;
+
+/** The reads the API makes of the services, over the one service client. */
+export function serviceLookups(services: ServiceClient): Pick<ApiDeps, 'getCharge' | 'getNotification'> {
+  const get = <T>(service: 'payment' | 'notification', path: string, tenantId: string, signal?: AbortSignal) =>
+    services.call<T>(service, { method: 'GET', path, tenantId, signal });
+  return {
+    getCharge: (merchantId, chargeId) => get('payment', `/charges/${encodeURIComponent(chargeId)}`, merchantId),
+    getNotification: (merchantId, notificationId) =>
+      get('notification', `/notifications/${encodeURIComponent(notificationId)}`, merchantId, AbortSignal.timeout(DELIVERY_LOOKUP_TIMEOUT_MS)),
+  };
 }
 
 /** How long a refund request waits for the payment service's answer before answering 202. */
@@ -201,10 +218,25 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
   );
 
+  /**
+   * The checkout with its confirmation e-mail's delivery as the outbox reports it now: the
+   * checkout completes once the outbox accepted the e-mail (docs/confirmation-email.md), so a
+   * `pending` e-mail is looked up; if the notification service does not answer, it stays `pending`.
+   */
+  async function withDelivery(state: CheckoutState, merchantId: string): Promise<CheckoutState> {
+    if (!state.notificationId || state.notificationStatus !== 'pending') return state;
+    try {
+      const { status } = await deps.getNotification(merchantId, state.notificationId);
+      return { ...state, notificationStatus: status };
+    } catch {
+      return state;
+    }
+  }
+
   app.get<{ Params: { id: string } }>('/checkouts/:id', { schema: getCheckoutSchema }, async (request) => {
     const row = await loadRow(request.params.id, request.merchantId);
     const { state, runId } = await snapshotOf(row);
-    return render(state, runId, row.created_at);
+    return render(await withDelivery(state, request.merchantId), runId, row.created_at);
   });
 
   app.post<{ Params: { id: string }; Body: { amount?: number } }>(

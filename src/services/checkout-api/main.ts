@@ -5,7 +5,7 @@ import { prepareDatabase, runProcess } from '../../platform/bootstrap';
 import { createPool } from '../../platform/db/pool';
 import { connectClient } from '../../platform/temporal-connection';
 import { idempotencyMigrations } from '../../platform/idempotency/plugin';
-import { buildApiApp, checkoutApiMigrations } from './app';
+import { buildApiApp, checkoutApiMigrations, serviceLookups } from './app';
 import { TemporalGateway } from './temporal-gateway';
 
 runProcess({
@@ -22,8 +22,7 @@ runProcess({
         config,
         pool,
         temporal: new TemporalGateway(client, config.temporal.taskQueue),
-        getCharge: (merchantId, chargeId) =>
-          services.call('payment', { method: 'GET', path: `/charges/${encodeURIComponent(chargeId)}`, tenantId: merchantId }),
+        ...serviceLookups(services),
       });
       await app.listen({ port: config.ports.api, host: config.host });
       const temporal = connection;
