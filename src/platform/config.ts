@@ -107,6 +107,11 @@ export interface Config {
    */
   shutdownTimeoutMs: number;
   logLevel: string;
+  /**
+   * LOG_FORMAT: `json` (one JSON record per line, for machines) or `pretty` (one readable line per
+   * event, for a person). Default: json when NODE_ENV=production, else pretty.
+   */
+  logFormat: 'json' | 'pretty';
 }
 
 /** The pool acquire timeout when DB_ACQUIRE_TIMEOUT_MS is not set. */
@@ -190,6 +195,12 @@ function temporalConnection(env: NodeJS.ProcessEnv, defaultAddress: string): { e
   }
 }
 
+function logFormat(env: NodeJS.ProcessEnv): Config['logFormat'] {
+  const raw = env.LOG_FORMAT || (env.NODE_ENV === 'production' ? 'json' : 'pretty');
+  if (raw !== 'json' && raw !== 'pretty') throw new ConfigError(`LOG_FORMAT must be json or pretty, got "${raw}"`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR ?? path.join(__dirname, '..', '..', '.data'));
   const host = env.HOST ?? '127.0.0.1';
@@ -260,5 +271,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     httpTimeoutMs: int(env, 'HTTP_TIMEOUT_MS', 5_000),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000),
     logLevel: env.LOG_LEVEL ?? 'info',
+    logFormat: logFormat(env),
   };
 }

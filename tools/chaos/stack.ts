@@ -29,6 +29,8 @@ const CHAOS_ENV: Record<string, string> = {
   OUTBOX_BACKOFF_MAX_MS: '1000',
   // Per-request info logs of six processes cost a core on a small machine; faults log at warn.
   LOG_LEVEL: 'warn',
+  // countFaults reads the services' "injected fault" records from their log files.
+  LOG_FORMAT: 'json',
 };
 export const CHAOS_DELAY_MS = 3_500;
 

@@ -3,15 +3,22 @@
  * strict validation, small bodies, problem+json errors.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { logRequests, loggerOptions, type LoggingOptions } from './logging';
 import { Problem, problemErrorHandler, sendProblem } from './problem';
 
 /** Checkout and service payloads are small; anything bigger is a mistake or an attack. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
-export function createBaseApp(options: FastifyServerOptions = {}): FastifyInstance {
+export interface BaseAppOptions extends FastifyServerOptions {
+  /** The project's logging (src/platform/http/logging.ts); without it, Fastify's `logger` option applies. */
+  log?: LoggingOptions;
+}
+
+export function createBaseApp({ log, ...options }: BaseAppOptions = {}): FastifyInstance {
   const app = Fastify({
     bodyLimit: DEFAULT_BODY_LIMIT,
     ...options,
+    ...(log ? loggerOptions(log) : {}),
     ajv: {
       customOptions: {
         // Fastify's default silently strips unknown properties; for money we reject them instead,
@@ -23,6 +30,7 @@ export function createBaseApp(options: FastifyServerOptions = {}): FastifyInstan
     },
   });
   drainOnClose(app);
+  if (log) logRequests(app);
   app.setErrorHandler(problemErrorHandler);
   app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, new Problem('not-found', `No route ${request.method} ${request.url.split('?')[0]}`), request.url);

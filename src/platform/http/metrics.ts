@@ -39,7 +39,7 @@ async function metricsPlugin(app: FastifyInstance, opts: { service: string }): P
   });
 
   // Public like /healthz: scrapers carry no service token or API key, and counts hold no secrets.
-  app.get('/metrics', { config: { public: true }, schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { config: { public: true, probe: true }, schema: { hide: true } }, async (_request, reply) => {
     reply.type(registry.contentType);
     return registry.metrics();
   });

@@ -52,10 +52,7 @@ function sameSecret(given: string, expected: string): boolean {
 }
 
 export async function buildServiceApp({ name, config, pool, idempotencyPlugin = idempotency }: ServiceAppOptions): Promise<FastifyInstance> {
-  const app = createBaseApp({
-    // Bodies are never logged (card tokens, e-mail addresses); headers could carry the token.
-    logger: { level: config.logLevel, name, redact: ['req.headers.authorization'] },
-  });
+  const app = createBaseApp({ log: { level: config.logLevel, json: config.logFormat === 'json', name } });
 
   app.addHook('onRequest', async (request) => {
     if (isPublicRoute(request)) return;
@@ -76,7 +73,7 @@ export async function buildServiceApp({ name, config, pool, idempotencyPlugin = 
   app.get(
     '/healthz',
     {
-      config: { public: true },
+      config: { public: true, probe: true },
       schema: {
         response: {
           200: {

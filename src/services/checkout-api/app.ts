@@ -76,7 +76,7 @@ export function preferredWaitSeconds(prefer: string | string[] | undefined): num
 
 export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, pool, temporal } = deps;
-  const app = createBaseApp({ logger: { level: config.logLevel } });
+  const app = createBaseApp({ log: { level: config.logLevel, json: config.logFormat === 'json', name: 'checkout-api' } });
 
   await app.register(swagger, {
     openapi: {
@@ -279,7 +279,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
   );
 
-  app.get('/healthz', { config: { public: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { public: true, probe: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/docs', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   return app;

@@ -21,6 +21,8 @@ export interface MailboxOptions {
   smtpPort: number;
   httpPort: number;
   logLevel: string;
+  /** JSON log lines instead of readable ones (config.logFormat); default readable. */
+  logJson?: boolean;
 }
 
 export interface Mailbox {
@@ -76,9 +78,9 @@ function smtpServer(store: MessageStore, log: FastifyBaseLogger): SMTPServer {
   });
 }
 
-function httpApp(store: MessageStore, logLevel: string): FastifyInstance {
-  const app = createBaseApp({ logger: { level: logLevel, name: 'mailbox' } });
-  app.get('/healthz', async () => ({ status: 'ok', service: 'mailbox' }));
+function httpApp(store: MessageStore, level: string, json: boolean): FastifyInstance {
+  const app = createBaseApp({ log: { level, json, name: 'mailbox' } });
+  app.get('/healthz', { config: { probe: true } }, async () => ({ status: 'ok', service: 'mailbox' }));
   app.get<{ Querystring: MessageFilter }>(
     '/messages',
     {
@@ -100,7 +102,7 @@ function httpApp(store: MessageStore, logLevel: string): FastifyInstance {
 
 export async function startMailbox(opts: MailboxOptions): Promise<Mailbox> {
   const store = new MessageStore(path.join(opts.dataDir, 'mailbox', 'messages.jsonl'));
-  const app = httpApp(store, opts.logLevel);
+  const app = httpApp(store, opts.logLevel, opts.logJson ?? false);
   const smtp = smtpServer(store, app.log);
   await new Promise<void>((resolve, reject) => {
     smtp.server.once('error', reject);

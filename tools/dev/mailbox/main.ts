@@ -11,6 +11,7 @@ runProcess({
       smtpPort: config.ports.mailboxSmtp,
       httpPort: config.ports.mailboxHttp,
       logLevel: config.logLevel,
+      logJson: config.logFormat === 'json',
     });
     return { shutdown: mailbox.close };
   },
