@@ -29,6 +29,10 @@ export interface Config {
     postgres: number;
     temporal: number;
     temporalUi: number;
+    /** The second checkout API replica of `npm run start:cluster`. */
+    apiReplica: number;
+    /** The Postgres of Temporal's own databases in `npm run start:cluster`. */
+    temporalPostgres: number;
   };
   /** Base URLs the worker uses to reach the services (no trailing slash). */
   serviceUrls: Record<ServiceName, string>;
@@ -63,6 +67,12 @@ export interface Config {
     cliPath: string | undefined;
     /** How long the standalone setup step (src/temporal-setup/main.ts) waits for a frontend that is still starting. */
     setupTimeoutMs: number;
+    /**
+     * The frontend's certificate and key when `npm run start:cluster` serves TLS
+     * (TEMPORAL_CLUSTER_TLS_CERT_PATH, TEMPORAL_CLUSTER_TLS_KEY_PATH); clients verify it with
+     * TEMPORAL_TLS_SERVER_CA_CERT_PATH and TEMPORAL_TLS_SERVER_NAME like any Temporal.
+     */
+    clusterTls: { certFile: string; keyFile: string } | undefined;
     /** Explicit binaries for `npm run start:cluster` (TEMPORAL_SERVER_PATH, …); unset = the per-user cache. */
     clusterBinaries: { server: string | undefined; sqlTool: string | undefined; uiServer: string | undefined };
     /**
@@ -132,6 +142,8 @@ export const DEFAULT_PORTS: Config['ports'] = {
   postgres: 5432,
   temporal: 7233,
   temporalUi: 8233,
+  apiReplica: 3010,
+  temporalPostgres: 5433,
 };
 
 const PORT_ENV: Record<keyof Config['ports'], string> = {
@@ -144,6 +156,8 @@ const PORT_ENV: Record<keyof Config['ports'], string> = {
   postgres: 'POSTGRES_PORT',
   temporal: 'TEMPORAL_PORT',
   temporalUi: 'TEMPORAL_UI_PORT',
+  apiReplica: 'API_REPLICA_PORT',
+  temporalPostgres: 'TEMPORAL_POSTGRES_PORT',
 };
 
 /** The env variable that sets each port: the supervisor and test harness use it to pass ports down. */
@@ -244,6 +258,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       embedded: temporal.embedded,
       cliPath: env.TEMPORAL_CLI_PATH || undefined,
       setupTimeoutMs: int(env, 'TEMPORAL_SETUP_TIMEOUT_MS', 120_000),
+      clusterTls:
+        env.TEMPORAL_CLUSTER_TLS_CERT_PATH && env.TEMPORAL_CLUSTER_TLS_KEY_PATH
+          ? { certFile: env.TEMPORAL_CLUSTER_TLS_CERT_PATH, keyFile: env.TEMPORAL_CLUSTER_TLS_KEY_PATH }
+          : undefined,
       clusterBinaries: {
         server: env.TEMPORAL_SERVER_PATH || undefined,
         sqlTool: env.TEMPORAL_SQL_TOOL_PATH || undefined,

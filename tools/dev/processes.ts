@@ -8,7 +8,7 @@
  * before worker.run() starts polling).
  */
 import path from 'node:path';
-import { loadConfig, type Config } from '../../src/platform/config';
+import { loadConfig, portEnv, type Config } from '../../src/platform/config';
 import { describeExit, ExitedError, spawnChild, type ChildHandle } from './child';
 import { httpOk, waitUntil } from './wait';
 
@@ -17,17 +17,20 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 export type ProcessName = 'mailbox' | 'payment' | 'order' | 'notification' | 'worker' | 'api';
 
 export interface ProcessSpec {
-  name: ProcessName;
+  /** A process of PROCESSES, or a numbered replica of one (`worker-2`). */
+  name: ProcessName | `${ProcessName}-${number}`;
   /** Entry file, relative to the repository root (or absolute). */
   entry: string;
   /** The port whose /healthz tells readiness; absent for the worker. */
   port?: keyof Config['ports'];
+  /** Env of this process on top of the system's (a replica's own port). */
+  env?: Record<string, string>;
 }
 
 export const WORKER_READY_LINE = /worker ready/i;
 
 /** In start order; `npm start` starts them concurrently and waits for all. */
-export const PROCESSES: readonly ProcessSpec[] = [
+export const PROCESSES: readonly (ProcessSpec & { name: ProcessName })[] = [
   { name: 'mailbox', entry: 'tools/dev/mailbox/main.ts', port: 'mailboxHttp' },
   { name: 'payment', entry: 'src/services/payment/main.ts', port: 'payment' },
   { name: 'order', entry: 'src/services/order/main.ts', port: 'order' },
@@ -35,6 +38,24 @@ export const PROCESSES: readonly ProcessSpec[] = [
   { name: 'worker', entry: 'src/worker/main.ts' },
   { name: 'api', entry: 'src/services/checkout-api/main.ts', port: 'api' },
 ];
+
+/**
+ * The production shape of `npm run start:cluster`: every process of PROCESSES, the worker and
+ * the checkout API twice each (the second API on ports.apiReplica), all on one Temporal task
+ * queue and one API database, as replicas behind a load balancer would be.
+ */
+export function clusterProcesses(config: Config): ProcessSpec[] {
+  return PROCESSES.flatMap((spec): ProcessSpec[] => {
+    if (spec.name === 'worker') return [1, 2].map((i) => ({ ...spec, name: `worker-${i}` }));
+    if (spec.name === 'api') {
+      return [
+        { ...spec, name: 'api-1' },
+        { ...spec, name: 'api-2', env: { [portEnv('api')]: String(config.ports.apiReplica), API_URL: `http://${config.host}:${config.ports.apiReplica}` } },
+      ];
+    }
+    return [spec];
+  });
+}
 
 export function processSpec(name: ProcessName): ProcessSpec {
   const spec = PROCESSES.find((p) => p.name === name);
@@ -57,8 +78,9 @@ export interface StartProcessOptions {
  * it is stopped and the error carries its last output lines.
  */
 export async function startProcess(spec: ProcessSpec, opts: StartProcessOptions): Promise<ChildHandle> {
+  const env = { ...opts.env, ...spec.env };
   const child = spawnChild(spec.name, process.execPath, ['--import', 'tsx', path.resolve(ROOT, spec.entry)], {
-    env: opts.env,
+    env,
     cwd: ROOT,
     detached: opts.detached,
     onLine: opts.onLine,
@@ -70,7 +92,7 @@ export async function startProcess(spec: ProcessSpec, opts: StartProcessOptions)
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
   try {
     if (spec.port) {
-      const config = loadConfig(opts.env);
+      const config = loadConfig(env);
       const url = `http://${config.host}:${config.ports[spec.port]}/healthz`;
       await waitUntil(() => httpOk(url), { what: `${spec.name} at ${url}`, timeoutMs, intervalMs: 150, abort: died });
     } else {

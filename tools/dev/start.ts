@@ -1,5 +1,8 @@
 /**
- * `npm start`: the one supervisor of the development system (SPEC §2).
+ * `npm start`: the one supervisor of the development system (SPEC §2). `npm run start:cluster`
+ * (`--cluster`) is the same supervisor on the production topology: a real Temporal cluster on its
+ * own Postgres (four service processes and the Web UI, tools/dev/cluster/), two workers and two
+ * checkout API replicas.
  *
  * Starts Postgres and the Temporal dev server (unless DATABASE_URL / TEMPORAL_ADDRESS point
  * elsewhere), then every application process as its own child in its own process group, waits
@@ -16,12 +19,17 @@ import { DEV_API_KEY, loadConfig, portEnv, withDatabase, type Config } from '../
 import { describeExit, spawnChild, type ChildHandle } from './child';
 import { PidDir, runs } from './leftovers';
 import { ensureDatabases } from './postgres';
-import { PROCESSES, ROOT, startProcess } from './processes';
+import { clusterProcesses, PROCESSES, ROOT, startProcess } from './processes';
+import { startClusterInfrastructure } from './cluster/infrastructure';
+import { TEMPORAL_SERVICES } from './cluster/temporal-cluster';
+import { TEMPORAL_SERVER_VERSION } from './cluster/binaries';
 import { locateTemporalCli } from './temporal-cli';
 import { configuredDevServer, startTemporalServer, waitForTemporal } from './temporal-server';
 import { freePort, portFree } from './wait';
 
-const NAME_WIDTH = Math.max(...[...PROCESSES.map((p) => p.name), 'postgres', 'temporal', 'start'].map((n) => n.length));
+const CLUSTER = process.argv.includes('--cluster');
+const CLUSTER_INFRA = ['temporal-postgres', ...TEMPORAL_SERVICES.map((s) => `temporal-${s}`), 'temporal-ui'];
+const NAME_WIDTH = Math.max(...[...PROCESSES.map((p) => p.name), 'postgres', 'temporal', 'start', ...(CLUSTER ? CLUSTER_INFRA : [])].map((n) => n.length));
 const COLORS = [36, 33, 35, 32, 34, 96, 93, 95];
 const useColor = process.stdout.isTTY === true;
 
@@ -82,7 +90,14 @@ function rethrowFailures(results: PromiseSettledResult<unknown>[]): void {
 }
 
 /** The embedded dev server, or a wait for TEMPORAL_ADDRESS; returns the Web UI URL. */
-async function startTemporal(config: Config, track: (child: ChildHandle, marker: string) => void): Promise<string> {
+async function startTemporal(config: Config, env: NodeJS.ProcessEnv, track: (child: ChildHandle, marker: string) => void): Promise<string> {
+  if (CLUSTER) {
+    if (!config.temporal.embedded) throw new Error(`start:cluster runs its own Temporal cluster; unset TEMPORAL_ADDRESS (${config.temporal.address}) or use npm start`);
+    let colour = 0;
+    const lines = new Map<string, (line: string) => void>();
+    const line = (name: string) => lines.get(name) ?? lines.set(name, prefixer(name, colour++)).get(name)!;
+    return startClusterInfrastructure(config, env, { line, track, log: say });
+  }
   if (!config.temporal.embedded) {
     await waitForTemporal(config.temporal.connection, config.temporal.namespace, 30_000, { log: say });
     return config.temporal.uiUrl;
@@ -132,12 +147,15 @@ async function main(): Promise<void> {
 
   const children: ChildHandle[] = [];
   // The one signal helper (src/platform/bootstrap.ts): a second Ctrl-C waits for the first
-  // shutdown, so no child is left behind; children stop in order, applications first.
+  // shutdown, so no child is left behind; children stop in order: applications, then Temporal,
+  // then the databases under both.
   const control = handleShutdown(
     async () => {
-      const infra = (c: ChildHandle) => c.name === 'temporal' || c.name === 'postgres';
-      await Promise.all(children.filter((c) => !infra(c)).map((c) => c.stop()));
-      await Promise.all(children.filter(infra).map((c) => c.stop()));
+      const database = (c: ChildHandle) => c.name === 'postgres' || c.name === 'temporal-postgres';
+      const temporal = (c: ChildHandle) => c.name.startsWith('temporal') && !database(c);
+      await Promise.all(children.filter((c) => !database(c) && !temporal(c)).map((c) => c.stop()));
+      await Promise.all(children.filter(temporal).map((c) => c.stop()));
+      await Promise.all(children.filter(database).map((c) => c.stop()));
       for (const c of children) pids.remove(c.pid);
       fs.rmSync(config.stateFile, { force: true });
       fs.rmSync(path.join(config.dataDir, 'supervisor.pid'), { force: true });
@@ -167,13 +185,13 @@ async function main(): Promise<void> {
   try {
     // Settled, not Promise.all: if one fails, the other must have finished starting (and been
     // tracked) before shutdown, or it would be left running.
-    const [pg, temporal] = await Promise.allSettled([startPostgres(config, childEnv, track), startTemporal(config, track)]);
+    const [pg, temporal] = await Promise.allSettled([startPostgres(config, childEnv, track), startTemporal(config, childEnv, track)]);
     rethrowFailures([pg, temporal]);
     const temporalUi = (temporal as PromiseFulfilledResult<string>).value;
     say(`Postgres and Temporal ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     const results = await Promise.allSettled(
-      PROCESSES.map((spec, i) =>
+      (CLUSTER ? clusterProcesses(config) : PROCESSES).map((spec, i) =>
         startProcess(spec, { env: childEnv, onLine: prefixer(spec.name, i), onSpawn: (c) => track(c, spec.entry) }),
       ),
     );
@@ -181,8 +199,11 @@ async function main(): Promise<void> {
     children.forEach(watch);
 
     const apiKey = config.apiKeys.has(DEV_API_KEY) ? DEV_API_KEY : '<one of your API_KEYS>';
+    const replicaUrl = `http://${config.host}:${config.ports.apiReplica}`;
     const facts = {
+      topology: CLUSTER ? 'cluster' : 'development',
       apiUrl: config.apiUrl,
+      apiUrls: CLUSTER ? [config.apiUrl, replicaUrl] : [config.apiUrl],
       docsUrl: `${config.apiUrl}/docs`,
       temporalUiUrl: temporalUi,
       temporalAddress: config.temporal.address,
@@ -200,6 +221,13 @@ async function main(): Promise<void> {
         '',
         `checkout-saga is ready (${(facts.readyInMs / 1000).toFixed(1)} s) — Ctrl-C stops everything`,
         `  Checkout API  ${facts.apiUrl}   (OpenAPI: ${facts.docsUrl})`,
+        ...(CLUSTER
+          ? [
+              `  API replica   ${replicaUrl}   (same database and task queue: either takes any request)`,
+              `  Workers       worker-1, worker-2 on task queue "${config.temporal.taskQueue}"`,
+              `  Temporal      ${config.temporal.address}: frontend, history, matching, worker (Temporal server ${TEMPORAL_SERVER_VERSION}) on Postgres :${config.ports.temporalPostgres}`,
+            ]
+          : []),
         `  Temporal UI   ${facts.temporalUiUrl}`,
         `  Mailbox       ${facts.mailboxUrl}`,
         `  API key       ${apiKey}`,
