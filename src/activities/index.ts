@@ -48,9 +48,28 @@ export function createActivities({ services }: ActivityDeps) {
       signal: cancellation(),
     });
 
+  /**
+   * The outcome of an earlier call under `call.idempotencyKey`, learned without causing it
+   * (the service's `POST /idempotency-keys/{key}/fence`): the stored answer of a call that
+   * finished — its body, or the same failure its refusal was — or, for a call that never ran,
+   * the non-retryable `idempotency-key-fenced`: it did not happen and now never will.
+   */
+  const lookup = <T>(service: 'payment' | 'order', call: ServiceCall) =>
+    services.call<T>(service, {
+      method: 'POST',
+      path: `/idempotency-keys/${encodeURIComponent(call.idempotencyKey)}/fence`,
+      tenantId: call.merchantId,
+      signal: cancellation(),
+    });
+
   return {
     async createCharge(call: ServiceCall & { request: ChargeRequest }): Promise<Charge> {
       return post<Charge>('payment', '/charges', call, call.request);
+    },
+
+    /** The charge made under the key, if any: see `lookup`. */
+    async lookupCharge(call: ServiceCall): Promise<Charge> {
+      return lookup<Charge>('payment', call);
     },
 
     async refundCharge(call: ServiceCall & { request: RefundRequest }): Promise<Refund> {
@@ -59,6 +78,11 @@ export function createActivities({ services }: ActivityDeps) {
 
     async createOrder(call: ServiceCall & { request: OrderRequest }): Promise<Order> {
       return post<Order>('order', '/orders', call, call.request);
+    },
+
+    /** The order made under the key, if any: see `lookup`. */
+    async lookupOrder(call: ServiceCall): Promise<Order> {
+      return lookup<Order>('order', call);
     },
 
     async cancelOrder(call: ServiceCall & { orderId: string }): Promise<Order> {

@@ -27,6 +27,7 @@ export const NON_RETRYABLE_KINDS = [
   'idempotency-key-missing',
   'idempotency-key-invalid',
   'idempotency-key-reused',
+  'idempotency-key-fenced',
   'payload-too-large',
   'unsupported-media-type',
 ] as const satisfies readonly ProblemKind[];

@@ -132,6 +132,33 @@ describe('refunds', () => {
   });
 });
 
+describe('the lookup that fences a key (POST /idempotency-keys/{key}/fence)', () => {
+  const lookup = (key: string, opts: { tenant?: string; token?: string | null } = {}) =>
+    svc.call('POST', `/idempotency-keys/${encodeURIComponent(key)}/fence`, opts);
+
+  test('a charge made → the charge; a key never used → 410, and the late charge is refused, nothing charged', async () => {
+    const made = newKey();
+    const first = await svc.call('POST', '/charges', { key: made, body: chargeBody(), tenant: 'merchant_a' });
+    const found = await lookup(made, { tenant: 'merchant_a' });
+    expect(found.status).toBe(201);
+    expect(found.body).toEqual(first.body);
+
+    const lost = newKey();
+    const fenced = await lookup(lost, { tenant: 'merchant_a' });
+    expect(fenced.status).toBe(410);
+    expect(fenced.body.type).toMatch(/idempotency-key-fenced$/);
+    const late = await svc.call('POST', '/charges', { key: lost, body: chargeBody(), tenant: 'merchant_a' });
+    expect(late.status).toBe(410);
+    expect(late.body.type).toMatch(/idempotency-key-fenced$/);
+    expect(await count(svc.pool, 'SELECT count(*) AS n FROM charges WHERE idempotency_key = $1', [lost])).toBe(0);
+  });
+
+  test('needs the service token', async () => {
+    for (const token of [null, 'wrong']) expect((await lookup(newKey(), { token })).status).toBe(401);
+    expect(await count(svc.pool, "SELECT count(*) AS n FROM idempotency_keys WHERE state = 'fenced' AND tenant = 'default'")).toBe(0);
+  });
+});
+
 describe('the service gate', () => {
   test('no token or a wrong token → 401 problem; /healthz needs none', async () => {
     for (const token of [null, 'wrong']) {

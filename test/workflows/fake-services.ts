@@ -2,6 +2,8 @@
  * In-memory stand-ins for the payment, order and notification services, shaped as the
  * saga's activities. They follow the contract the real services keep (SPEC §4, §5):
  * - the same idempotency key replays the stored answer, business rejections included;
+ * - a lookup (`lookupCharge`, `lookupOrder`) returns a key's stored answer, and fences a key that
+ *   never ran: every later call under it is refused with `idempotency-key-fenced`;
  * - `tok_chargeDeclined` / `tok_insufficientFunds` decline, sku `OUT-OF-STOCK` is out of stock,
  *   an e-mail to `@bounce.test` is dead-lettered.
  * Tests add per-checkout hooks that run before a call's effect (to fail transiently or to
@@ -59,6 +61,17 @@ export class FakeServices {
     }
   }
 
+  /** The service's fence route: the stored answer, or a tombstone for a key that never ran. */
+  private lookup<T>(key: string): T {
+    if (!this.stored.has(key)) {
+      const error = ApplicationFailure.nonRetryable('No request ran under this key; it is now closed', 'idempotency-key-fenced');
+      this.stored.set(key, { ok: false, error });
+    }
+    return this.once<T>(key, () => {
+      throw new Error('unreachable: the key is stored');
+    });
+  }
+
   private id(prefix: string): string {
     return `${prefix}_${++this.seq}`;
   }
@@ -75,6 +88,10 @@ export class FakeServices {
           return { id: this.id('ch'), status: 'succeeded', amount, currency, amountRefunded: 0, customerId };
         });
       },
+      lookupCharge: async (call) => {
+        await this.enter('lookupCharge', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
+        return this.lookup(call.idempotencyKey);
+      },
       refundCharge: async (call) => {
         await this.enter('refundCharge', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
         return this.once(call.idempotencyKey, () => {
@@ -88,6 +105,10 @@ export class FakeServices {
           if (call.request.items.some((i) => i.sku === 'OUT-OF-STOCK')) throw ApplicationFailure.nonRetryable('SKU OUT-OF-STOCK', 'out-of-stock');
           return { id: this.id('ord'), status: 'created' as const };
         });
+      },
+      lookupOrder: async (call) => {
+        await this.enter('lookupOrder', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
+        return this.lookup(call.idempotencyKey);
       },
       cancelOrder: async (call) => {
         await this.enter('cancelOrder', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);

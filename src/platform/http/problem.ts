@@ -23,6 +23,7 @@ export const PROBLEM_KINDS = {
   'out-of-stock': { status: 409, title: 'Not enough stock for an item' },
   'invalid-state': { status: 409, title: 'The resource is not in a state that allows this' },
   'refund-exceeds-charge': { status: 409, title: 'The refund would exceed the amount charged' },
+  'idempotency-key-fenced': { status: 410, title: 'This Idempotency-Key was closed by a lookup before any request ran under it' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
   'idempotency-key-reused': { status: 422, title: 'This Idempotency-Key was used with a different request' },

@@ -67,7 +67,7 @@ export async function buildServiceApp({ name, config, pool, idempotencyPlugin = 
   });
 
   await app.register(metrics, { service: name });
-  await app.register(idempotencyPlugin, { pool, ...config.idempotency, tenantOf });
+  await app.register(idempotencyPlugin, { pool, ...config.idempotency, tenantOf, fenceRoute: true });
   await app.register(faults, { spec: config.faults, seed: config.faultsSeed });
 
   app.get(

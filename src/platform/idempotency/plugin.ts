@@ -14,7 +14,17 @@
  *    rolled back, the answer is stored and will be replayed. 5xx: everything is rolled back and
  *    the claim released, so a retry runs the handler again; so is a 400 the handler itself
  *    raises (a body that passed the schema but not the business rules).
- * Requests the plugin itself rejects (400/401/409/422) never change a stored record.
+ * Requests the plugin itself rejects (400/401/409/410/422) never change a stored record.
+ *
+ * With `fenceRoute`, the plugin also mounts `POST /idempotency-keys/{key}/fence`, the lookup of
+ * a caller who lost an answer (the saga reconciling a step whose reply never came):
+ *  - the key finished → its stored response, replayed as the original request would get it
+ *    (`Idempotent-Replayed: true`): 201 with the charge, or the stored 402 decline;
+ *  - no request ever ran under it → the key is closed with a tombstone and the answer is
+ *    410 `idempotency-key-fenced`; every later request under the key (a late original, a
+ *    retry) gets that same 410 and is never executed;
+ *  - a request is in flight → waited for like a duplicate (bounded), then 409 + Retry-After.
+ * So "410" means, for good: it did not happen and it will not happen.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -52,6 +62,8 @@ interface Claim {
 }
 
 const claims = new WeakMap<FastifyRequest, Claim>();
+
+const NEVER_RAN = 'No request ran under this Idempotency-Key before a lookup closed it; none ever will';
 
 function isIdempotent(request: FastifyRequest): boolean {
   return request.routeOptions.config?.idempotent === true;
@@ -98,6 +110,8 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
       }
       case 'mismatch':
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
+      case 'fenced':
+        throw new Problem('idempotency-key-fenced', NEVER_RAN);
       case 'busy':
         throw new Problem('idempotency-key-in-use', 'Retry after the original request finishes', {}, {
           'Retry-After': String(result.retryAfterSeconds),
@@ -194,6 +208,30 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     claim.tx.release();
     await store.release(pool, claim.tenant, claim.key, claim.owner).catch(() => undefined);
   });
+
+  if (opts.fenceRoute) {
+    app.post<{ Params: { key: string } }>(
+      '/idempotency-keys/:key/fence',
+      { schema: { params: { type: 'object', required: ['key'], properties: { key: { type: 'string' } } } } },
+      async (request, reply) => {
+        const { key } = request.params;
+        if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
+          throw new Problem('idempotency-key-invalid', 'The key must be 1-255 printable ASCII characters');
+        }
+        const result = await store.fence(pool, { tenant: opts.tenantOf(request), key, waitMs: opts.waitMs });
+        switch (result.kind) {
+          case 'completed':
+            return replay(reply, result.response);
+          case 'fenced':
+            throw new Problem('idempotency-key-fenced', NEVER_RAN);
+          case 'busy':
+            throw new Problem('idempotency-key-in-use', 'A request under this key is still in progress', {}, {
+              'Retry-After': String(result.retryAfterSeconds),
+            });
+        }
+      },
+    );
+  }
 
   if (opts.purgeIntervalMs > 0) {
     const timer = setInterval(() => {

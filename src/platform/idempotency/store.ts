@@ -5,7 +5,15 @@
  *   (none) --claim--> in_flight(owner, lease) --complete--> done(response)
  *                         |  \--release (transient failure)--> (none)
  *                         \--takeover (lease expired AND holder's transaction gone)--> in_flight(new owner)
- *   done --purge (older than retention)--> (none)
+ *   (none) --fence--> fenced (a tombstone: the key never ran and now never will)
+ *   in_flight --fence (lease expired AND holder's transaction gone)--> fenced
+ *   done, fenced --purge (older than retention)--> (none)
+ *
+ * `fence` is the lookup of a caller who lost an answer and must learn the outcome without
+ * causing it: a finished key gives its stored response, a key that never ran is closed, so a
+ * late original arriving afterwards is refused (`claim` answers `fenced`) instead of executed.
+ * Fence and claim race on the same `INSERT … ON CONFLICT` of the primary key, so exactly one
+ * of them wins: never both a tombstone and an effect.
  *
  * While a holder runs its handler it keeps the record row locked in its transaction
  * (`lockClaim`). A takeover therefore succeeds only when the lease has expired *and* the holder's
@@ -24,6 +32,7 @@ export type ClaimResult =
   | { kind: 'claimed'; owner: string; takeover: boolean }
   | { kind: 'replay'; response: StoredResponse }
   | { kind: 'mismatch' }
+  | { kind: 'fenced' }
   | { kind: 'busy'; retryAfterSeconds: number };
 
 export interface ClaimRequest {
@@ -36,7 +45,7 @@ export interface ClaimRequest {
 
 interface RecordRow {
   fingerprint: string;
-  state: 'in_flight' | 'done';
+  state: 'in_flight' | 'done' | 'fenced';
   lease_ms_left: number | null;
   response_status: number | null;
   response_headers: Record<string, string> | null;
@@ -70,15 +79,12 @@ export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult>
 
     const row = rows[0]?.fingerprint === null ? undefined : rows[0];
     if (row) {
+      // A lookup closed this key before any request ran under it: refused, whatever the body.
+      if (row.state === 'fenced') return { kind: 'fenced' };
       // A different request under a used key is rejected without touching the record, even
       // while the original is in flight: the original's outcome must not depend on it.
       if (row.fingerprint !== req.fingerprint) return { kind: 'mismatch' };
-      if (row.state === 'done') {
-        return {
-          kind: 'replay',
-          response: { status: row.response_status!, headers: row.response_headers ?? {}, body: row.response_body ?? '' },
-        };
-      }
+      if (row.state === 'done') return { kind: 'replay', response: storedResponse(row) };
       const remaining = deadline - Date.now();
       if ((row.lease_ms_left ?? 0) <= 0 && remaining > 0) {
         const took = await takeover(pool, req, owner, remaining);
@@ -94,17 +100,39 @@ export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult>
   }
 }
 
+function storedResponse(row: RecordRow): StoredResponse {
+  return { status: row.response_status!, headers: row.response_headers ?? {}, body: row.response_body ?? '' };
+}
+
 /** Takes over an expired claim; blocks (bounded) while the old holder's transaction still lives. */
-async function takeover(pool: Pool, req: ClaimRequest, owner: string, waitMs: number): Promise<boolean> {
+function takeover(pool: Pool, req: ClaimRequest, owner: string, waitMs: number): Promise<boolean> {
+  return updateExpiredClaim(pool, req.tenant, req.key, waitMs, `owner = $3, lease_expires_at = now() + $4 * interval '1 millisecond'`, [
+    owner,
+    req.leaseMs,
+  ]);
+}
+
+/**
+ * Applies `set` to an in-flight record whose lease has expired. The UPDATE waits (at most
+ * `waitMs`) for the row lock the holder keeps for its transaction's lifetime, so it succeeds
+ * only once that transaction is gone: an alive-but-slow holder is never raced.
+ */
+async function updateExpiredClaim(
+  pool: Pool,
+  tenant: string,
+  key: string,
+  waitMs: number,
+  set: string,
+  params: unknown[],
+): Promise<boolean> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query(`SELECT set_config('lock_timeout', $1, true)`, [`${Math.max(1, Math.floor(waitMs))}ms`]);
     const res = await client.query(
-      `UPDATE idempotency_keys
-          SET owner = $3, lease_expires_at = now() + $4 * interval '1 millisecond'
+      `UPDATE idempotency_keys SET ${set}
         WHERE tenant = $1 AND key = $2 AND state = 'in_flight' AND lease_expires_at <= now()`,
-      [req.tenant, req.key, owner, req.leaseMs],
+      [tenant, key, ...params],
     );
     await client.query('COMMIT');
     return res.rowCount === 1;
@@ -157,8 +185,73 @@ export async function purgeExpired(pool: Pool, retentionMs: number): Promise<num
   const res = await pool.query(
     `DELETE FROM idempotency_keys
       WHERE created_at < now() - $1 * interval '1 millisecond'
-        AND (state = 'done' OR lease_expires_at < now())`,
+        AND (state IN ('done', 'fenced') OR lease_expires_at < now())`,
     [retentionMs],
   );
   return res.rowCount ?? 0;
+}
+
+export type FenceResult =
+  | { kind: 'completed'; response: StoredResponse }
+  | { kind: 'fenced' }
+  | { kind: 'busy'; retryAfterSeconds: number };
+
+export interface FenceRequest {
+  tenant: string;
+  key: string;
+  /** How long to wait for a request in flight under the key, as a duplicate would. */
+  waitMs: number;
+}
+
+/**
+ * Looks a key up without ever causing its effect, and closes it if it never ran:
+ * - finished (`done`): its stored response, whatever it was (a success or a stored refusal);
+ * - never ran (no record) or fenced before: a tombstone is recorded (or found), and every
+ *   request under the key from now on is refused by `claim`;
+ * - in flight: waited for (bounded by `waitMs`), like a duplicate; a holder whose lease
+ *   expired and whose transaction is gone (it crashed before committing anything) is fenced
+ *   in its place; a live one past the bound gives `busy`.
+ */
+export async function fence(pool: Pool, req: FenceRequest): Promise<FenceResult> {
+  const deadline = Date.now() + req.waitMs;
+  let pollMs = 10;
+  for (;;) {
+    const { rows } = await pool.query<RecordRow & { fenced: boolean | null }>(
+      `WITH fence AS (
+         INSERT INTO idempotency_keys (tenant, key, fingerprint, state, completed_at)
+         VALUES ($1, $2, '', 'fenced', now())
+         ON CONFLICT (tenant, key) DO NOTHING
+         RETURNING true AS fenced
+       )
+       SELECT (SELECT fenced FROM fence) AS fenced,
+              k.fingerprint, k.state, k.response_status, k.response_headers, k.response_body,
+              (extract(epoch FROM k.lease_expires_at - now()) * 1000)::int AS lease_ms_left
+         FROM (SELECT 1) AS one
+         LEFT JOIN idempotency_keys k ON k.tenant = $1 AND k.key = $2`,
+      [req.tenant, req.key],
+    );
+    const row = rows[0];
+    if (row?.fenced || row?.state === 'fenced') return { kind: 'fenced' };
+    if (row?.state === 'done') return { kind: 'completed', response: storedResponse(row) };
+    if (row?.state === 'in_flight') {
+      const remaining = deadline - Date.now();
+      if ((row.lease_ms_left ?? 0) <= 0 && remaining > 0) {
+        const closed = await updateExpiredClaim(
+          pool,
+          req.tenant,
+          req.key,
+          remaining,
+          `state = 'fenced', owner = NULL, lease_expires_at = NULL, completed_at = now()`,
+          [],
+        );
+        if (closed) return { kind: 'fenced' };
+      }
+      if (Date.now() >= deadline) {
+        return { kind: 'busy', retryAfterSeconds: Math.max(1, Math.ceil((row.lease_ms_left ?? 0) / 1000)) };
+      }
+    }
+    // In flight, or released by a holder that failed transiently (no row): look again.
+    await sleep(Math.min(pollMs, Math.max(0, deadline - Date.now())));
+    pollMs = Math.min(pollMs * 2, 200);
+  }
 }

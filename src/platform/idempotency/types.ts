@@ -11,6 +11,12 @@ export interface IdempotencyOptions {
   waitMs: number;
   /** How often expired keys are purged; 0 disables the scheduled purge. */
   purgeIntervalMs: number;
+  /**
+   * Mounts `POST /idempotency-keys/{key}/fence` (see the plugin): the lookup a caller who lost
+   * an answer uses to learn the outcome without causing it. For services called by the saga;
+   * the route is protected by whatever authenticates the app's other routes.
+   */
+  fenceRoute?: boolean;
   /** The caller a key belongs to: the same key from two tenants is two requests. */
   tenantOf: (request: FastifyRequest) => string;
 }
