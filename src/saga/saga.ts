@@ -103,11 +103,11 @@ export function updateStep(state: CheckoutState, name: KeyName, patch: Partial<O
  * What a compensation must do about its forward step:
  * - `undo`: the step succeeded and its resource id is known.
  * - `reconcile`: the call stopped without an answer (cancelled mid-flight, timed out, retries
- *   exhausted) so it may have taken effect. The compensation re-issues the forward call with the
- *   same idempotency key: the service either replays the stored answer (giving the id to undo),
- *   replays a stored rejection (nothing to undo), or performs it now — and then it is undone.
- *   The service has no "look up by key" route; re-issuing is the lookup, and costs at most one
- *   effect that is immediately compensated, which keeps invariant 3 (SPEC §7) intact.
+ *   exhausted) so it may have taken effect. The compensation looks the step's idempotency key
+ *   up at the service (`POST /idempotency-keys/{key}/fence`): it answers the stored result (the
+ *   id to undo, or a stored rejection: nothing to undo), or, when no call ever ran under the key,
+ *   closes the key so that a late original is refused — so nothing happened, and nothing will.
+ *   The lookup never performs the call: no charge is made only to be refunded.
  * - `skip`: the step never ran or the service definitively rejected it; nothing took effect.
  */
 export type CompensationAction = 'undo' | 'reconcile' | 'skip';

@@ -9,7 +9,8 @@
  *   cancellation, each retried until it succeeds.
  * - Whether a compensation undoes, reconciles or skips its step is decided in one place,
  *   `compensationAction` (src/saga/saga.ts): a forward call that stopped without an answer has
- *   an unknown outcome, and is first re-issued with the same key to learn what happened.
+ *   an unknown outcome, learned by a lookup of its key that never performs it (the service's
+ *   fence: a call that never ran is closed for good, so a late original cannot charge).
  * - The order is the pivot: once it exists the checkout only moves forward. The e-mail is
  *   retried or dead-lettered by the notification service and never causes a refund.
  * - The result is always the final `CheckoutState`, `completed` or `failed` — also after a
@@ -67,6 +68,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutSt
     // 1. Charge the customer. Undone by refunding the charge in full.
     saga.moveTo('charging');
     const charge = await saga.step('charge', (via) => chargeCustomer(input, via), {
+      lookup: () => lookupEffect(input, 'charge'),
       undo: async (chargeId) => {
         saga.set({ chargeId });
         const refund = await refundCharge(input, chargeId);
@@ -80,6 +82,7 @@ export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutSt
     //    forward; before that, undone by cancelling the order, which releases the stock.
     saga.moveTo('ordering');
     const order = await saga.step('order', (via) => createOrder(input, charge.id, via), {
+      lookup: () => lookupEffect(input, 'order'),
       undo: async (orderId) => {
         saga.set({ orderId });
         await cancelOrder(input, orderId);
@@ -112,13 +115,24 @@ function callFor(input: CheckoutInput, name: KeyName) {
   return { merchantId: input.merchantId, idempotencyKey: stepKey(input.checkoutId, name) };
 }
 
-/** The charge request. Re-issued unchanged when reconciling: same key, same body, same answer. */
+/** The charge request. (Runs opened before the fenced lookup re-issue it unchanged to reconcile.) */
 function chargeCustomer(input: CheckoutInput, via: Proxy): Promise<Charge> {
   const { amount, currency, paymentMethod, customerId } = input;
   return via.createCharge.executeWithOptions(
     { summary: `Charge ${formatAmount(amount, currency)} to ${customerId} (${displayPaymentMethod(paymentMethod)})` },
     [{ ...callFor(input, 'charge'), request: { amount, currency, paymentMethod, customerId } }],
   );
+}
+
+/**
+ * What the step's call did, learned without doing it: the service answers from its idempotency
+ * record and fences a key that never ran, so "not performed" (`idempotency-key-fenced`, a
+ * rejection) stays true.
+ */
+function lookupEffect(input: CheckoutInput, step: 'charge' | 'order'): Promise<{ id: string }> {
+  const call = callFor(input, step);
+  const activity = step === 'charge' ? compensation.lookupCharge : compensation.lookupOrder;
+  return activity.executeWithOptions({ summary: `Look up the ${step} under ${call.idempotencyKey} (fences it if it never ran)` }, [call]);
 }
 
 function refundCharge(input: CheckoutInput, chargeId: string): Promise<Refund> {
@@ -243,13 +257,27 @@ type Facts = Partial<
 /** Undoes a forward step, given the id of what it created; resolves with the id of what the undo created. */
 type Undo = (outcome: string) => Promise<string>;
 
-/** A compensation as registered beside its forward step: the step, how to re-issue it, how to undo it. */
-interface RegisteredCompensation {
-  name: Compensation;
-  step: SagaStep;
-  reissue: () => Promise<{ id: string }>;
+/** How a step's compensation learns an unknown outcome and undoes a known one, written beside the step. */
+interface StepCompensation {
+  /** What the step created, without creating it; a rejection when it never ran. */
+  lookup: () => Promise<{ id: string }>;
   undo: Undo;
 }
+
+/** A compensation as registered beside its forward step: the step, how to learn its outcome, how to undo it. */
+interface RegisteredCompensation extends StepCompensation {
+  name: Compensation;
+  step: SagaStep;
+  /** Runs recorded before FENCED_LOOKUP learn an unknown outcome by re-issuing the forward call. */
+  reissue: () => Promise<{ id: string }>;
+}
+
+/**
+ * The `patched()` id of the fenced lookup. Runs recorded before it reconciled by re-issuing the
+ * forward call (which performs it if it never ran: a charge refunded at once); replaying them
+ * must schedule that same activity. Retire with the history sets that predate it (v1, v2).
+ */
+const FENCED_LOOKUP = 'fenced-lookup';
 
 /**
  * Holds the checkout's state; every change goes through `src/saga/saga.ts` and is published.
@@ -295,8 +323,8 @@ class CheckoutSaga {
    * Its compensation, if it has one, is registered *before* the call: a step whose reply was
    * lost may have taken effect, and must still be undone.
    */
-  async step<T extends { id: string }>(name: SagaStep, call: (via: Proxy) => Promise<T>, { undo }: { undo?: Undo } = {}): Promise<T> {
-    if (undo) this.compensations.push({ name: compensationOf(name), step: name, reissue: () => call(compensation), undo });
+  async step<T extends { id: string }>(name: SagaStep, call: (via: Proxy) => Promise<T>, compensated?: StepCompensation): Promise<T> {
+    if (compensated) this.compensations.push({ ...compensated, name: compensationOf(name), step: name, reissue: () => call(compensation) });
     this.updateStep(name, { status: 'running', attempts: (this.stepState(name)?.attempts ?? 0) + 1 });
     try {
       const result = await call(forward);
@@ -340,11 +368,12 @@ class CheckoutSaga {
 
   /**
    * The id of what a compensation's forward step created, or null if it took no effect, as
-   * `compensationAction` decides. An unknown outcome is resolved by re-issuing the forward call
-   * with its own key: the service replays its stored answer, or performs the call now so that
-   * it can be undone.
+   * `compensationAction` decides. An unknown outcome is resolved by the step's lookup: the
+   * service answers from its record (the id, or the stored refusal), or fences a key that never
+   * ran and answers `idempotency-key-fenced` — a rejection: nothing to undo, and nothing can
+   * happen later under that key.
    */
-  private async outcomeOf({ step: name, reissue }: RegisteredCompensation): Promise<string | null> {
+  private async outcomeOf({ step: name, lookup, reissue }: RegisteredCompensation): Promise<string | null> {
     const step = this.stepState(name);
     switch (compensationAction(step)) {
       case 'undo':
@@ -353,7 +382,7 @@ class CheckoutSaga {
         return null;
       case 'reconcile':
         try {
-          const { id } = await reissue();
+          const { id } = await (patched(FENCED_LOOKUP) ? lookup() : reissue());
           this.updateStep(name, { status: 'succeeded', outcome: id, error: null });
           return id;
         } catch (err) {
