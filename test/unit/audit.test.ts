@@ -10,6 +10,7 @@ const DECLINED = 'chk_0002'; // failed before any charge
 const NO_STOCK = 'chk_0003'; // failed after the charge: refunded
 const REFUNDED = 'chk_0004'; // completed, then partly refunded by the merchant
 const RFD = 'rfd_00aa';
+const T0 = Date.UTC(2026, 10, 29, 12);
 
 /** A consistent run: one of each SPEC §5 outcome, every effect where it belongs. */
 function cleanWorld(): AuditInput {
@@ -17,12 +18,12 @@ function cleanWorld(): AuditInput {
     checkouts: [
       { id: OK, merchantId: M, amount: 1000, status: 'completed' },
       { id: DECLINED, merchantId: M, amount: 500, status: 'failed' },
-      { id: NO_STOCK, merchantId: M, amount: 700, status: 'failed' },
+      { id: NO_STOCK, merchantId: M, amount: 700, status: 'failed', compensatingSince: T0 + 2_000 },
       { id: REFUNDED, merchantId: M, amount: 900, status: 'completed' },
     ],
     charges: [
       { id: 'ch_1', tenant: M, key: `${OK}:charge`, amount: 1000, amountRefunded: 0, status: 'captured' },
-      { id: 'ch_3', tenant: M, key: `${NO_STOCK}:charge`, amount: 700, amountRefunded: 700, status: 'captured' },
+      { id: 'ch_3', tenant: M, key: `${NO_STOCK}:charge`, amount: 700, amountRefunded: 700, status: 'captured', createdAt: T0 },
       { id: 'ch_4', tenant: M, key: `${REFUNDED}:charge`, amount: 900, amountRefunded: 300, status: 'captured' },
     ],
     refunds: [
@@ -65,6 +66,7 @@ test('a clean run passes every invariant, and each was actually checked', () => 
     'refunds-within-charge': 3,
     'not-stuck': 4,
     'no-orphans': 9,
+    'no-phantom': 1,
   });
 });
 
@@ -144,6 +146,26 @@ test('failed after a charge: never refunded, refunded twice, or refunded in part
   expect(auditInvariants(live).violations.map((v) => v.message)).toEqual([
     'order ord_3 is created; confirmation e-mail queued (ntf_3)',
   ]);
+});
+
+test('a phantom: the charge (or order) of a failed checkout created after compensation began, then undone', () => {
+  const world = cleanWorld();
+  world.charges[1]!.createdAt = T0 + 2_500; // made by the reconciliation, 500 ms into compensating
+  world.orders.push({ id: 'ord_3', tenant: M, key: `${NO_STOCK}:order`, chargeId: 'ch_3', status: 'cancelled', createdAt: T0 + 3_000 });
+  world.cancellations.push({ id: 'ord_3', orderId: 'ord_3', tenant: M, key: `${NO_STOCK}:order.cancel` });
+  expect(violated(world)).toEqual({ 'no-phantom': 1 });
+  expect(auditInvariants(world).violations[0]!.message).toBe(
+    'charge ch_3 created 500 ms after compensation began, then undone; order ord_3 created 1000 ms after compensation began, then undone',
+  );
+  expect(formatAuditReport(auditInvariants(world))).toMatch(/no phantom charge\+refund.*\s1\s+1\n/);
+
+  // Created before compensation began (the forward step's own effect): not a phantom. Unknown start: not judged.
+  world.charges[1]!.createdAt = T0 + 1_999;
+  world.orders.pop();
+  world.cancellations.pop();
+  expect(auditInvariants(world).ok).toBe(true);
+  world.checkouts[2]!.compensatingSince = undefined;
+  expect(auditInvariants(world).invariants.find((i) => i.id === 'no-phantom')!.checked).toBe(0);
 });
 
 test('a cancelled order of a failed checkout is fine; a cancellation without its order is not', () => {

@@ -5,7 +5,9 @@
  * (GET /messages, or its JSONL file when the mailbox is not running).
  */
 import path from 'node:path';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { Pool } from 'pg';
 import type { Config, DatabaseName } from '../../src/platform/config';
 import { createPool } from '../../src/platform/db/pool';
@@ -49,8 +51,11 @@ async function stateOf(client: Client | undefined, row: CheckoutRow): Promise<Au
     const d = await handle.describe();
     const durationMs = d.closeTime ? d.closeTime.getTime() - d.startTime.getTime() : undefined;
     switch (d.status.name) {
-      case 'COMPLETED':
-        return { ...base, status: ((await handle.result()) as CheckoutState).status, durationMs };
+      case 'COMPLETED': {
+        const { status } = (await handle.result()) as CheckoutState;
+        const compensatingSince = status === 'failed' ? await compensationStart(handle) : undefined;
+        return { ...base, status, durationMs, compensatingSince };
+      }
       case 'RUNNING':
         return { ...base, status: d.typedSearchAttributes.get(CheckoutStatus) as CheckoutState['status'] ?? 'pending' };
       default:
@@ -61,6 +66,18 @@ async function stateOf(client: Client | undefined, row: CheckoutRow): Promise<Au
     if (!(err instanceof WorkflowNotFoundError)) throw err;
     return { ...base, status: row.final_status ?? 'unknown', note: row.final_status ? undefined : 'no run in Temporal' };
   }
+}
+
+/** When the run set `CheckoutStatus` to `compensating` (epoch ms), from its history. */
+async function compensationStart(handle: WorkflowHandle): Promise<number | undefined> {
+  const history = await handle.fetchHistory();
+  for (const event of history.events ?? []) {
+    const payload = event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.[CheckoutStatus.name];
+    if (!payload) continue;
+    const value: unknown = defaultPayloadConverter.fromPayload(payload);
+    if (value === 'compensating' || (Array.isArray(value) && value.includes('compensating'))) return optionalTsToMs(event.eventTime);
+  }
+  return undefined;
 }
 
 async function loadMessages(config: Config): Promise<MailboxMessage[]> {
@@ -91,10 +108,14 @@ export async function collectAuditInput(config: Config, opts: CollectOptions = {
         db.checkout.query<CheckoutRow>(`SELECT id, merchant_id, amount, final_state->>'status' AS final_status FROM checkouts ORDER BY created_at, id`),
         db.checkout.query(`SELECT id, checkout_id AS "checkoutId", amount FROM checkout_refunds`),
         db.payment.query(
-          `SELECT id, tenant, idempotency_key AS key, amount, amount_refunded AS "amountRefunded", status FROM charges`,
+          `SELECT id, tenant, idempotency_key AS key, amount, amount_refunded AS "amountRefunded", status,
+                  (extract(epoch FROM created_at) * 1000)::float8 AS "createdAt" FROM charges`,
         ),
         db.payment.query(`SELECT id, tenant, idempotency_key AS key, charge_id AS "chargeId", amount FROM refunds`),
-        db.order.query(`SELECT id, tenant, idempotency_key AS key, charge_id AS "chargeId", status FROM orders`),
+        db.order.query(
+          `SELECT id, tenant, idempotency_key AS key, charge_id AS "chargeId", status,
+                  (extract(epoch FROM created_at) * 1000)::float8 AS "createdAt" FROM orders`,
+        ),
         db.order.query(`SELECT order_id AS id, order_id AS "orderId", tenant, idempotency_key AS key FROM order_cancellations`),
         db.notification.query(`SELECT id, tenant, idempotency_key AS key, message_id AS "messageId", status FROM notifications`),
         loadMessages(config),

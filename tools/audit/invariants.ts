@@ -10,6 +10,13 @@
  *                                                         checkout is in the API's checkout_refunds
  * Invariants 1–4 are judged for checkouts in a terminal state (an in-flight checkout may
  * legitimately be half-way); invariant 5 (nothing stuck) for every checkout.
+ *
+ * Phantom effects (issue 8): a charge (or order) created after its checkout began compensating
+ * was made by the reconciliation, not by the forward step — the customer sees a charge and its
+ * refund for a payment that never happened. Judged for failed checkouts whose history Temporal
+ * still has (`compensatingSince`), against the effect row's `created_at`, which is when the
+ * transaction that made it began (right after its key was claimed): an original that was
+ * already running when compensation began is not a phantom; one that started later is.
  */
 import { messageIdFor } from '../../src/services/notification/message';
 import { refundKey, stepKey, type KeyName } from '../../src/saga/keys';
@@ -37,6 +44,7 @@ export const INVARIANTS: ReadonlyArray<{ id: InvariantId; spec: string; title: s
   { id: 'refunds-within-charge', spec: '7.4', title: 'refunds never exceed the charge (and match amount_refunded)' },
   { id: 'not-stuck', spec: '7.5', title: 'no checkout stuck: every checkout is terminal' },
   { id: 'no-orphans', spec: 'extra', title: 'every effect row belongs to a checkout in the API database' },
+  { id: 'no-phantom', spec: 'extra', title: 'no phantom charge+refund (or order+cancel): nothing created after compensation began' },
 ];
 
 /** `chk_…:charge` → owner `chk_…`, step `charge`; undefined for a key of no known shape. */
@@ -129,6 +137,17 @@ export function auditInvariants(input: AuditInput): AuditReport {
         myCompRefunds.length > 0 && `compensating refund ${ids(myCompRefunds)}`,
       ]);
     } else {
+      const since = checkout.compensatingSince;
+      if (since !== undefined) {
+        const phantom = (kind: string, row: { id: string; createdAt?: number }, undone: boolean) =>
+          row.createdAt !== undefined &&
+          row.createdAt > since &&
+          `${kind} ${row.id} created ${Math.round(row.createdAt - since)} ms after compensation began${undone ? ', then undone' : ''}`;
+        judge('no-phantom', id, [
+          ...myCharges.map((c) => phantom('charge', c, myCompRefunds.some((r) => r.chargeId === c.id))),
+          ...myOrders.map((o) => phantom('order', o, o.status === 'cancelled')),
+        ]);
+      }
       judge('failed-compensated', id, [
         ...myCharges.map((charge) => {
           const undo = myCompRefunds.filter((r) => r.chargeId === charge.id);

@@ -16,6 +16,11 @@ export interface AuditCheckout {
   note?: string;
   /** Workflow start → close, when Temporal still knows the run; for run statistics only. */
   durationMs?: number;
+  /**
+   * When the saga began compensating (epoch ms): the time of the history event that set
+   * `CheckoutStatus` to `compensating`. Read for failed checkouts while Temporal keeps the run.
+   */
+  compensatingSince?: number;
 }
 
 /** Every effect row records the tenant and the Idempotency-Key that created it. */
@@ -29,6 +34,8 @@ export interface ChargeRecord extends EffectRow {
   amount: number;
   amountRefunded: number;
   status: string;
+  /** `created_at` (epoch ms): the start of the transaction that made it, right after its key was claimed. */
+  createdAt?: number;
 }
 
 export interface RefundRecord extends EffectRow {
@@ -39,6 +46,8 @@ export interface RefundRecord extends EffectRow {
 export interface OrderRecord extends EffectRow {
   chargeId: string;
   status: string;
+  /** `created_at` (epoch ms), as for charges. */
+  createdAt?: number;
 }
 
 /** `id` is the cancelled order's id (one cancellation per order). */
@@ -86,7 +95,8 @@ export type InvariantId =
   | 'cancellation-matched'
   | 'refunds-within-charge'
   | 'not-stuck'
-  | 'no-orphans';
+  | 'no-orphans'
+  | 'no-phantom';
 
 export interface InvariantResult {
   id: InvariantId;

@@ -34,6 +34,7 @@ export function chaosSummaryRows(r: ChaosResult): Cell[][] {
     ['processes that died on their own', list(r.unexpectedDeaths)],
     ['orphan effects', String(invariant('no-orphans'))],
     ['stuck checkouts', String(invariant('not-stuck'))],
+    ['phantom charge+refund (or order+cancel) pairs', `${invariant('no-phantom')} of ${r.audit.invariants.find((i) => i.id === 'no-phantom')?.checked ?? 0} failed checkouts judged`],
     ['completion time (workflow start → close)', `median ${seconds(r.completionMs.median)}, max ${seconds(r.completionMs.max)}`],
     ['audit violations', String(r.audit.violations.length)],
     ['run time', seconds(r.durationMs)],
