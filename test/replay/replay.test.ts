@@ -45,6 +45,18 @@ test('v1 predates the patched() change and v2 carries it, so both branches are r
   expect({ v1: patchIds('v1'), v2: patchIds('v2') }).toEqual({ v1: [], v2: ['bounded-delivery-wait'] });
 });
 
+test("v2's cancellation reconciles by re-issuing the order, v3's by the fenced lookup, so both branches are replayed", () => {
+  const patchesAndActivities = (set: string) =>
+    (loadHistory(set, 'cancellation').events ?? []).flatMap((e) => {
+      const marker = e.markerRecordedEventAttributes;
+      if (marker?.markerName === 'core_patch') return [JSON.parse(Buffer.from(marker.details!['patch-data']!.payloads![0]!.data!).toString()).id];
+      const activity = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      return activity ? [activity] : [];
+    });
+  expect(patchesAndActivities('v2')).toEqual(['createCharge', 'createOrder', 'createOrder', 'cancelOrder', 'refundCharge']);
+  expect(patchesAndActivities('v3')).toEqual(['createCharge', 'createOrder', 'fenced-lookup', 'lookupOrder', 'cancelOrder', 'refundCharge']);
+});
+
 test('every recorded history replays against the current workflows, with one bundle', async () => {
   const histories = SETS.flatMap((set) =>
     SCENARIO_NAMES.map((scenario) => ({ workflowId: `${set}/${scenario}`, history: loadHistory(set, scenario) })),
