@@ -13,6 +13,7 @@ import type {
   Charge,
   ChargeRequest,
   Notification,
+  NotificationAccepted,
   NotificationRequest,
   Order,
   OrderRequest,
@@ -90,8 +91,8 @@ export function createActivities({ services }: ActivityDeps) {
     },
 
     /** Commits the e-mail to the notification service's outbox; its dispatcher owns SMTP retries. */
-    async sendNotification(call: ServiceCall & { request: NotificationRequest }): Promise<Notification> {
-      return post<Notification>('notification', '/notifications', call, call.request);
+    async sendNotification(call: ServiceCall & { request: NotificationRequest }): Promise<NotificationAccepted> {
+      return post<NotificationAccepted>('notification', '/notifications', call, call.request);
     },
 
     /**

@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { loadClientConfigProfile, toClientOptions, type ClientConnectConfig } from '@temporalio/envconfig';
+import { isTenantId, TENANT_ID_RULE } from './tenant';
 
 export type ServiceName = 'payment' | 'order' | 'notification';
 /** Databases in the one Postgres cluster: one per service plus the checkout API's own. */
@@ -182,7 +183,12 @@ export function parseApiKeys(raw: string): Map<string, string> {
   for (const pair of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
     const i = pair.lastIndexOf(':');
     if (i <= 0 || i === pair.length - 1) throw new ConfigError(`API_KEYS entry "${pair.slice(0, 4)}…" must be key:merchant`);
-    keys.set(pair.slice(0, i), pair.slice(i + 1));
+    const merchantId = pair.slice(i + 1);
+    // The merchant id becomes the services' tenant: one they would refuse fails every checkout.
+    if (!isTenantId(merchantId)) {
+      throw new ConfigError(`API_KEYS merchant id "${merchantId}" is not a valid tenant id: it must be ${TENANT_ID_RULE}`);
+    }
+    keys.set(pair.slice(0, i), merchantId);
   }
   return keys;
 }

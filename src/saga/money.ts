@@ -8,13 +8,6 @@ export const CURRENCIES: Readonly<Record<string, number>> = {
   USD: 2, EUR: 2, GBP: 2, CHF: 2, CAD: 2, AUD: 2, SEK: 2, NOK: 2, DKK: 2, PLN: 2, JPY: 0,
 };
 
-/** The largest checkout total accepted, in minor units: 1,000,000.00 in a 2-decimal currency. */
-export const MAX_CHECKOUT_AMOUNT = 100_000_000;
-
-export function isSupportedCurrency(currency: string): boolean {
-  return Object.prototype.hasOwnProperty.call(CURRENCIES, currency);
-}
-
 /** Sum of quantity × unit amount; exact for every total up to MAX_SAFE_INTEGER. */
 export function orderTotal(items: ReadonlyArray<{ quantity: number; unitAmount: number }>): number {
   let total = 0;

@@ -7,26 +7,17 @@
  * Amounts are integers in minor units (cents) everywhere; optional facts are `null` rather
  * than absent, so a JSON reader always sees every field.
  */
+import type { CheckoutRequest } from '../services/checkout-api/contract';
+import type { OrderItem } from '../services/order/contract';
 import type { KeyName } from './keys';
 
-export interface LineItem {
-  sku: string;
-  quantity: number;
-  /** Price of one unit, in minor units. */
-  unitAmount: number;
-}
+/** One line of a checkout: the order service's item. */
+export type LineItem = OrderItem;
 
-/** What the checkout API starts `checkoutWorkflow` with; the workflow id is `checkoutId`. */
-export interface CheckoutInput {
+/** What the checkout API starts `checkoutWorkflow` with (the accepted request); the workflow id is `checkoutId`. */
+export interface CheckoutInput extends CheckoutRequest {
   checkoutId: string;
   merchantId: string;
-  customerId: string;
-  email: string;
-  /** ISO 4217 code, e.g. `USD`. */
-  currency: string;
-  items: LineItem[];
-  /** A payment token, e.g. `tok_visa` (SPEC §5 test triggers). */
-  paymentMethod: string;
   /** The total the API computed from `items`, in minor units. */
   amount: number;
 }

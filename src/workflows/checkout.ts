@@ -34,6 +34,7 @@ import type { Charge, Notification, Order, Refund } from '../activities/types';
 import { CompensationStack } from '../saga/compensation-stack';
 import { classifyStepError, isRejection } from '../saga/failures';
 import { stepKey, type Compensation, type KeyName, type SagaStep } from '../saga/keys';
+import { chargeRequest, confirmationRequest, orderRequest, refundRequest } from '../saga/requests';
 import {
   compensationAction,
   compensationOf,
@@ -58,8 +59,6 @@ const forward = proxyActivities<Activities>(FORWARD_STEP);
 const compensation = proxyActivities<Activities>(COMPENSATION_ROUND);
 const notification = proxyActivities<Activities>(NOTIFICATION_SEND);
 const delivery = proxyActivities<Activities>(DELIVERY_POLL);
-
-export const CONFIRMATION_TEMPLATE = 'order-confirmation';
 
 export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutState> {
   const saga = new CheckoutSaga(input);
@@ -120,7 +119,7 @@ function chargeCustomer(input: CheckoutInput, via: Proxy): Promise<Charge> {
   const { amount, currency, paymentMethod, customerId } = input;
   return via.createCharge.executeWithOptions(
     { summary: `Charge ${formatAmount(amount, currency)} to ${customerId} (${displayPaymentMethod(paymentMethod)})` },
-    [{ ...callFor(input, 'charge'), request: { amount, currency, paymentMethod, customerId } }],
+    [{ ...callFor(input, 'charge'), request: chargeRequest(input) }],
   );
 }
 
@@ -139,7 +138,7 @@ function refundCharge(input: CheckoutInput, chargeId: string): Promise<Refund> {
   const { amount, currency } = input;
   return compensation.refundCharge.executeWithOptions(
     { summary: `Refund ${formatAmount(amount, currency)} of charge ${chargeId}` },
-    [{ ...callFor(input, 'charge.refund'), request: { chargeId, amount } }],
+    [{ ...callFor(input, 'charge.refund'), request: refundRequest(chargeId, amount) }],
   );
 }
 
@@ -147,7 +146,7 @@ function createOrder(input: CheckoutInput, chargeId: string, via: Proxy): Promis
   const units = input.items.reduce((n, item) => n + item.quantity, 0);
   return via.createOrder.executeWithOptions(
     { summary: `Create order of ${units} item(s) for ${input.customerId} (charge ${chargeId})` },
-    [{ ...callFor(input, 'order'), request: { customerId: input.customerId, items: input.items, chargeId } }],
+    [{ ...callFor(input, 'order'), request: orderRequest(input, chargeId) }],
   );
 }
 
@@ -174,17 +173,7 @@ async function sendConfirmation(saga: CheckoutSaga): Promise<void> {
       notification.sendNotification.executeWithOptions({ summary: `Send order confirmation to ${input.customerId}` }, [
         {
           ...callFor(input, 'notify'),
-          request: {
-            to: input.email,
-            template: CONFIRMATION_TEMPLATE,
-            data: {
-              checkoutId: input.checkoutId,
-              orderId: saga.state.orderId,
-              amount: input.amount,
-              currency: input.currency,
-              items: input.items,
-            },
-          },
+          request: confirmationRequest(input, saga.state.orderId),
         },
       ]),
     );

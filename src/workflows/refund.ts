@@ -11,6 +11,7 @@ import { CancellationScope, defineQuery, proxyActivities, setHandler, TemporalFa
 import type { Activities } from '../activities';
 import { classifyStepError } from '../saga/failures';
 import { refundKey } from '../saga/keys';
+import { refundRequest } from '../saga/requests';
 import { formatAmount } from '../saga/saga';
 import type { RefundInput, RefundState } from '../saga/types';
 import { REFUND } from './policies';
@@ -38,7 +39,7 @@ export async function refundWorkflow(input: RefundInput): Promise<RefundState> {
         {
           merchantId: input.merchantId,
           idempotencyKey: state.key,
-          request: { chargeId: input.chargeId, amount: input.amount },
+          request: refundRequest(input.chargeId, input.amount),
         },
       ]),
     );

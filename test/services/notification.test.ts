@@ -120,3 +120,12 @@ test('bad requests → 400; unknown notification → 404', async () => {
   }
   expect((await svc.call('GET', '/notifications/ntf_nope')).status).toBe(404);
 });
+
+test('a NUL character anywhere in the template data → 400 problem, nothing queued (Postgres jsonb cannot hold it)', async () => {
+  for (const data of [{ note: 'a\u0000b' }, { items: [{ sku: { deep: '\u0000' } }] }, { 'na\u0000me': 1 }]) {
+    const key = newKey('notify');
+    const res = await svc.call('POST', '/notifications', { key, body: { to: 'a@example.com', template: 'order-confirmation', data } });
+    expect([res.status, res.body.type]).toEqual([400, expect.stringMatching(/validation-error$/)]);
+    expect(await count(svc.pool, 'SELECT count(*) AS n FROM notifications WHERE idempotency_key = $1', [key])).toBe(0);
+  }
+});

@@ -11,6 +11,9 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
+import type { Order } from '../../src/services/order/contract';
+
+const CREATED_AT = '2025-01-01T00:00:00.000Z';
 
 export type ActivityName = keyof Activities;
 export interface RecordedCall {
@@ -85,7 +88,7 @@ export class FakeServices {
           const { paymentMethod, amount, currency, customerId } = call.request;
           if (paymentMethod === 'tok_chargeDeclined') throw ApplicationFailure.nonRetryable('The card was declined', 'card-declined');
           if (paymentMethod === 'tok_insufficientFunds') throw ApplicationFailure.nonRetryable('Insufficient funds', 'insufficient-funds');
-          return { id: this.id('ch'), status: 'succeeded', amount, currency, amountRefunded: 0, customerId };
+          return { id: this.id('ch'), status: 'captured' as const, amount, currency, amountRefunded: 0, customerId, createdAt: CREATED_AT };
         });
       },
       lookupCharge: async (call) => {
@@ -95,15 +98,18 @@ export class FakeServices {
       refundCharge: async (call) => {
         await this.enter('refundCharge', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
         return this.once(call.idempotencyKey, () => {
-          if (call.request.amount > 100_000) throw ApplicationFailure.nonRetryable('Too much', 'refund-exceeds-charge');
-          return { id: this.id('re'), chargeId: call.request.chargeId, amount: call.request.amount };
+          const { chargeId, amount = 0 } = call.request;
+          if (amount > 100_000) throw ApplicationFailure.nonRetryable('Too much', 'refund-exceeds-charge');
+          return { id: this.id('re'), chargeId, amount, currency: 'USD', createdAt: CREATED_AT };
         });
       },
       createOrder: async (call) => {
         await this.enter('createOrder', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
         return this.once(call.idempotencyKey, () => {
           if (call.request.items.some((i) => i.sku === 'OUT-OF-STOCK')) throw ApplicationFailure.nonRetryable('SKU OUT-OF-STOCK', 'out-of-stock');
-          return { id: this.id('ord'), status: 'created' as const };
+          const { customerId, chargeId, items } = call.request;
+          const amount = items.reduce((sum, i) => sum + i.quantity * i.unitAmount, 0);
+          return { id: this.id('ord'), status: 'created' as const, customerId, chargeId, amount, items, createdAt: CREATED_AT, cancelledAt: null };
         });
       },
       lookupOrder: async (call) => {
@@ -112,7 +118,10 @@ export class FakeServices {
       },
       cancelOrder: async (call) => {
         await this.enter('cancelOrder', checkoutOf(call.idempotencyKey), call.idempotencyKey, call);
-        return this.once(call.idempotencyKey, () => ({ id: call.orderId, status: 'cancelled' as const }));
+        return this.once(call.idempotencyKey, () => {
+          const created = [...this.stored.values()].find((s) => s.ok && (s.value as Order).id === call.orderId);
+          return { ...((created?.ok && created.value) as Order), status: 'cancelled' as const, cancelledAt: CREATED_AT };
+        });
       },
       sendNotification: async (call) => {
         const checkoutId = checkoutOf(call.idempotencyKey);
@@ -120,13 +129,25 @@ export class FakeServices {
         return this.once(call.idempotencyKey, () => {
           const id = this.id('ntf');
           this.notificationOwner.set(id, `${checkoutId}|${call.request.to}`);
-          return { id, status: 'pending' as const };
+          return { id, status: 'pending' as const, messageId: `<${id}@test>` };
         });
       },
       awaitNotificationDelivery: async (args) => {
         const [checkoutId = '', to = ''] = (this.notificationOwner.get(args.notificationId) ?? '').split('|');
         await this.enter('awaitNotificationDelivery', checkoutId, undefined, args);
-        return { id: args.notificationId, status: to.endsWith('@bounce.test') ? 'dead' : 'sent', attempts: 1 };
+        const status = to.endsWith('@bounce.test') ? ('dead' as const) : ('sent' as const);
+        return {
+          id: args.notificationId,
+          status,
+          messageId: `<${args.notificationId}@test>`,
+          to,
+          template: 'order-confirmation',
+          attempts: 1,
+          lastError: null,
+          createdAt: CREATED_AT,
+          nextAttemptAt: null,
+          sentAt: status === 'sent' ? CREATED_AT : null,
+        };
       },
     };
   }

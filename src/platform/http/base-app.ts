@@ -9,6 +9,33 @@ import { Problem, problemErrorHandler, sendProblem } from './problem';
 /** Checkout and service payloads are small; anything bigger is a mistake or an attack. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
+/**
+ * Fastify's ajv, made strict: its default silently strips unknown properties; for money we reject
+ * them instead, and never coerce "12.5" into an amount. Exported so the contract test validates
+ * with exactly these options.
+ */
+export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, allErrors: true } as const;
+
+/**
+ * True when a string (or a property name) anywhere in a parsed JSON body holds U+0000, which
+ * Postgres text and jsonb cannot store. Iterative, so a deeply nested body cannot overflow the stack.
+ */
+export function containsNul(body: unknown): boolean {
+  const pending: unknown[] = [body];
+  while (pending.length) {
+    const value = pending.pop();
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return true;
+    } else if (value !== null && typeof value === 'object') {
+      for (const [name, member] of Object.entries(value)) {
+        if (name.includes('\u0000')) return true;
+        pending.push(member);
+      }
+    }
+  }
+  return false;
+}
+
 export interface BaseAppOptions extends FastifyServerOptions {
   /** The project's logging (src/platform/http/logging.ts); without it, Fastify's `logger` option applies. */
   log?: LoggingOptions;
@@ -19,19 +46,15 @@ export function createBaseApp({ log, ...options }: BaseAppOptions = {}): Fastify
     bodyLimit: DEFAULT_BODY_LIMIT,
     ...options,
     ...(log ? loggerOptions(log) : {}),
-    ajv: {
-      customOptions: {
-        // Fastify's default silently strips unknown properties; for money we reject them instead,
-        // and never coerce "12.5" into an amount.
-        removeAdditional: false,
-        coerceTypes: false,
-        allErrors: true,
-      },
-    },
+    ajv: { customOptions: AJV_OPTIONS },
   });
   drainOnClose(app);
   if (log) logRequests(app);
   app.setErrorHandler(problemErrorHandler);
+  // Before any schema, claim or handler: a NUL would otherwise reach the database as a 500.
+  app.addHook('preValidation', async (request) => {
+    if (containsNul(request.body)) throw new Problem('validation-error', 'Text may not contain the NUL character (U+0000)');
+  });
   app.setNotFoundHandler((request, reply) => {
     sendProblem(reply, new Problem('not-found', `No route ${request.method} ${request.url.split('?')[0]}`), request.url);
   });

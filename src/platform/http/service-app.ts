@@ -18,6 +18,7 @@ import { bearerToken, isPublicRoute } from './auth';
 import { createBaseApp } from './base-app';
 import metrics from './metrics';
 import { Problem } from './problem';
+import { isTenantId, TENANT_ID_RULE } from '../tenant';
 
 /** What every service's `buildApp` is given; tests pass their own pool and config. */
 export interface ServiceDeps {
@@ -37,7 +38,6 @@ export interface ServiceAppOptions extends ServiceDeps {
 
 export const TENANT_HEADER = 'x-tenant-id';
 export const DEFAULT_TENANT = 'default';
-const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 /** The tenant a request acts for. Validated in onRequest, so handlers can trust it. */
 export function tenantOf(request: FastifyRequest): string {
@@ -61,8 +61,8 @@ export async function buildServiceApp({ name, config, pool, idempotencyPlugin = 
       throw new Problem('unauthorized', 'A valid service token is required', {}, { 'WWW-Authenticate': 'Bearer' });
     }
     const tenant = request.headers[TENANT_HEADER];
-    if (tenant !== undefined && (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant))) {
-      throw new Problem('validation-error', 'X-Tenant-Id must be 1-64 characters of [A-Za-z0-9_.-]');
+    if (tenant !== undefined && (typeof tenant !== 'string' || !isTenantId(tenant))) {
+      throw new Problem('validation-error', `X-Tenant-Id must be ${TENANT_ID_RULE}`);
     }
   });
 

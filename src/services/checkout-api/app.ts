@@ -16,9 +16,10 @@ import { Problem } from '../../platform/http/problem';
 import idempotency, { type StoredResponse } from '../../platform/idempotency/plugin';
 import { requestFingerprint } from '../../platform/idempotency/fingerprint';
 import { checkoutIdFor, refundIdFor } from '../../saga/keys';
-import { MAX_CHECKOUT_AMOUNT, formatMoney, orderTotal } from '../../saga/money';
+import { orderTotal } from '../../saga/money';
 import { initialCheckoutState } from '../../saga/saga';
-import type { CheckoutInput, CheckoutState, LineItem, NotificationStatus } from '../../saga/types';
+import type { CheckoutInput, CheckoutState, NotificationStatus } from '../../saga/types';
+import { checkoutRequestProblem, type CheckoutRefundRequest, type CheckoutRequest } from './contract';
 import { createCheckoutSchema, createRefundSchema, getCheckoutSchema } from './schemas';
 import type { CheckoutSnapshot, TemporalGateway } from './temporal-gateway';
 
@@ -33,14 +34,6 @@ export interface ApiDeps {
   getCharge: (merchantId: string, chargeId: string) => Promise<{ amount: number; amountRefunded: number }>;
   /** Reads the confirmation e-mail's delivery from the notification service (its outbox owns it). */
   getNotification: (merchantId: string, notificationId: string) => Promise<{ status: NotificationStatus }>;
-}
-
-interface CheckoutBody {
-  customerId: string;
-  email: string;
-  currency: string;
-  items: LineItem[];
-  paymentMethod: string;
 }
 
 declare module 'fastify' {
@@ -163,10 +156,15 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     return render(state, runId, row.created_at);
   }
 
-  app.post<{ Body: CheckoutBody }>(
+  app.post<{ Body: CheckoutRequest }>(
     '/checkouts',
     {
       schema: createCheckoutSchema,
+      // What the schema cannot say, refused before the key is claimed: nothing is stored or started.
+      preHandler: async (request) => {
+        const problem = checkoutRequestProblem(request.body);
+        if (problem) throw new Problem('validation-error', problem);
+      },
       config: {
         idempotent: true,
         // A replay answers with the same checkout as it is now, so a client retrying with
@@ -181,9 +179,6 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     async (request, reply) => {
       const body = request.body;
       const amount = orderTotal(body.items);
-      if (amount <= 0 || amount > MAX_CHECKOUT_AMOUNT) {
-        throw new Problem('validation-error', `The total must be between 1 and ${formatMoney(MAX_CHECKOUT_AMOUNT, body.currency)}`);
-      }
       const { tx, key } = request.idempotency!;
       const merchantId = request.merchantId;
       const id = checkoutIdFor(merchantId, key);
@@ -239,7 +234,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     return render(await withDelivery(state, request.merchantId), runId, row.created_at);
   });
 
-  app.post<{ Params: { id: string }; Body: { amount?: number } }>(
+  app.post<{ Params: { id: string }; Body: CheckoutRefundRequest }>(
     '/checkouts/:id/refunds',
     { schema: createRefundSchema, config: { idempotent: true } },
     async (request, reply) => {

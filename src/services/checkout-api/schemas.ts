@@ -1,8 +1,9 @@
 /**
- * JSON schemas of the checkout API. They validate requests (Fastify/ajv) and generate the
- * OpenAPI document at /docs, so the docs cannot drift from what is enforced.
+ * Route schemas of the checkout API. They validate requests (Fastify/ajv) and generate the
+ * OpenAPI document at /docs, so the docs cannot drift from what is enforced. The request bodies
+ * come from the API's contract (`contract.ts`), itself built from the services' contracts.
  */
-import { CURRENCIES, MAX_CHECKOUT_AMOUNT } from '../../saga/money';
+import { checkoutRefundRequestSchema, checkoutRequestSchema } from './contract';
 
 const problem = {
   type: 'object',
@@ -72,32 +73,7 @@ export const createCheckoutSchema = {
   summary: 'Start a checkout',
   tags: ['checkouts'],
   headers: idempotencyKeyHeader,
-  body: {
-    type: 'object',
-    required: ['customerId', 'email', 'currency', 'items', 'paymentMethod'],
-    additionalProperties: false,
-    properties: {
-      customerId: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' },
-      email: { type: 'string', format: 'email', maxLength: 254 },
-      currency: { type: 'string', enum: Object.keys(CURRENCIES) },
-      items: {
-        type: 'array',
-        minItems: 1,
-        maxItems: 50,
-        items: {
-          type: 'object',
-          required: ['sku', 'quantity', 'unitAmount'],
-          additionalProperties: false,
-          properties: {
-            sku: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' },
-            quantity: { type: 'integer', minimum: 1, maximum: 1000 },
-            unitAmount: { type: 'integer', minimum: 0, maximum: MAX_CHECKOUT_AMOUNT },
-          },
-        },
-      },
-      paymentMethod: { type: 'string', minLength: 1, maxLength: 64, pattern: '^tok_[A-Za-z0-9_]+$' },
-    },
-  },
+  body: checkoutRequestSchema,
   response: {
     200: { description: 'Replayed or waited on: failed', ...checkoutResource },
     201: { description: 'Waited on (Prefer: wait): completed', ...checkoutResource },
@@ -137,10 +113,6 @@ export const createRefundSchema = {
   tags: ['refunds'],
   headers: idempotencyKeyHeader,
   params: idParams,
-  body: {
-    type: 'object',
-    additionalProperties: false,
-    properties: { amount: { type: 'integer', minimum: 1, maximum: MAX_CHECKOUT_AMOUNT, description: 'omit to refund the rest' } },
-  },
+  body: checkoutRefundRequestSchema,
   response: { 201: refundResource, 202: refundResource, '4xx': problem },
 } as const;

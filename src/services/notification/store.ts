@@ -6,22 +6,8 @@
 import type { Pool, PoolClient } from 'pg';
 import { newId } from '../../platform/ids';
 import type { IdempotencyContext } from '../../platform/idempotency/types';
+import type { Notification, NotificationRequest, NotificationStatus } from './contract';
 import { messageIdFor } from './message';
-
-export type NotificationStatus = 'pending' | 'sent' | 'dead';
-
-export interface Notification {
-  id: string;
-  status: NotificationStatus;
-  messageId: string;
-  to: string;
-  template: string;
-  attempts: number;
-  lastError: string | null;
-  createdAt: string;
-  nextAttemptAt: string | null;
-  sentAt: string | null;
-}
 
 /** A row the dispatcher is sending; `data` is only ever rendered, never logged. */
 export interface OutboxMessage {
@@ -63,7 +49,7 @@ const toNotification = (r: NotificationRow): Notification => ({
 
 export async function enqueue(
   { tx, tenant, key }: IdempotencyContext,
-  n: { to: string; template: string; data: Record<string, unknown> },
+  n: NotificationRequest,
 ): Promise<Notification> {
   const { rows } = await tx.query<NotificationRow>(
     `INSERT INTO notifications (id, tenant, idempotency_key, message_id, to_address, template, data, status)

@@ -9,23 +9,7 @@ import type { Pool, PoolClient } from 'pg';
 import { Problem } from '../../platform/http/problem';
 import { newId } from '../../platform/ids';
 import type { IdempotencyContext } from '../../platform/idempotency/types';
-
-export interface OrderItem {
-  sku: string;
-  quantity: number;
-  unitAmount: number;
-}
-
-export interface Order {
-  id: string;
-  status: 'created' | 'cancelled';
-  customerId: string;
-  chargeId: string;
-  amount: number;
-  items: OrderItem[];
-  createdAt: string;
-  cancelledAt: string | null;
-}
+import type { Order, OrderItem, OrderRequest } from './contract';
 
 interface OrderRow {
   id: string;
@@ -62,7 +46,7 @@ async function release(tx: PoolClient, items: OrderItem[]): Promise<void> {
 
 export async function placeOrder(
   { tx, tenant, key }: IdempotencyContext,
-  o: { customerId: string; chargeId: string; items: OrderItem[] },
+  o: OrderRequest,
 ): Promise<Order> {
   await reserve(tx, o.items);
   const amount = o.items.reduce((sum, i) => sum + i.quantity * i.unitAmount, 0);

@@ -5,65 +5,31 @@
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Problem } from '../../platform/http/problem';
-import { amountSchema, currencySchema, idParamsSchema, refSchema, timestampSchema } from '../../platform/http/schemas';
+import { idParamsSchema } from '../../platform/http/schemas';
 import { buildServiceApp, tenantOf, type ServiceDeps } from '../../platform/http/service-app';
-import { authorize, TEST_TOKENS } from './cards';
+import { authorize } from './cards';
+import {
+  chargeRequestSchema,
+  chargeSchema,
+  chargeWithRefundsSchema,
+  refundRequestSchema,
+  refundSchema,
+  type ChargeRequest,
+  type RefundRequest,
+} from './contract';
 import { findCharge, insertCharge, refundCharge } from './store';
 
 export const migrations = path.join(__dirname, 'migrations');
 
-const refundSchema = {
-  type: 'object',
-  required: ['id', 'chargeId', 'amount', 'currency', 'createdAt'],
-  properties: { id: refSchema, chargeId: refSchema, amount: amountSchema, currency: currencySchema, createdAt: timestampSchema },
-} as const;
-
-const chargeSchema = {
-  type: 'object',
-  required: ['id', 'status', 'amount', 'currency', 'amountRefunded', 'customerId', 'createdAt'],
-  properties: {
-    id: refSchema,
-    status: { const: 'captured' },
-    amount: amountSchema,
-    currency: currencySchema,
-    amountRefunded: { type: 'integer', minimum: 0 },
-    customerId: refSchema,
-    createdAt: timestampSchema,
-  },
-} as const;
-
-interface ChargeBody {
-  amount: number;
-  currency: string;
-  paymentMethod: string;
-  customerId: string;
-}
-
-interface RefundBody {
-  chargeId: string;
-  /** Omitted: refund everything not yet refunded. */
-  amount?: number;
-}
-
 export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
   const app = await buildServiceApp({ name: 'payment', ...deps });
 
-  app.post<{ Body: ChargeBody }>(
+  app.post<{ Body: ChargeRequest }>(
     '/charges',
     {
       config: { idempotent: true, faultPoint: 'charge' },
       schema: {
-        body: {
-          type: 'object',
-          required: ['amount', 'currency', 'paymentMethod', 'customerId'],
-          additionalProperties: false,
-          properties: {
-            amount: amountSchema,
-            currency: currencySchema,
-            paymentMethod: { enum: TEST_TOKENS },
-            customerId: refSchema,
-          },
-        },
+        body: chargeRequestSchema,
         response: { 201: chargeSchema },
       },
     },
@@ -76,17 +42,12 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
     },
   );
 
-  app.post<{ Body: RefundBody }>(
+  app.post<{ Body: RefundRequest }>(
     '/refunds',
     {
       config: { idempotent: true, faultPoint: 'refund' },
       schema: {
-        body: {
-          type: 'object',
-          required: ['chargeId'],
-          additionalProperties: false,
-          properties: { chargeId: refSchema, amount: amountSchema },
-        },
+        body: refundRequestSchema,
         response: { 201: refundSchema },
       },
     },
@@ -103,7 +64,7 @@ export async function buildApp(deps: ServiceDeps): Promise<FastifyInstance> {
       schema: {
         params: idParamsSchema,
         response: {
-          200: { ...chargeSchema, properties: { ...chargeSchema.properties, refunds: { type: 'array', items: refundSchema } } },
+          200: chargeWithRefundsSchema,
         },
       },
     },

@@ -7,24 +7,7 @@ import type { Pool } from 'pg';
 import type { IdempotencyContext } from '../../platform/idempotency/types';
 import { newId } from '../../platform/ids';
 import { Problem } from '../../platform/http/problem';
-
-export interface Charge {
-  id: string;
-  status: 'captured';
-  amount: number;
-  currency: string;
-  amountRefunded: number;
-  customerId: string;
-  createdAt: string;
-}
-
-export interface Refund {
-  id: string;
-  chargeId: string;
-  amount: number;
-  currency: string;
-  createdAt: string;
-}
+import type { Charge, ChargeWithRefunds, Refund } from './contract';
 
 interface ChargeRow {
   id: string;
@@ -90,7 +73,7 @@ export async function refundCharge({ tx, tenant, key }: IdempotencyContext, char
   return { id: r.id, chargeId, amount: refund, currency: charge.currency, createdAt: r.created_at.toISOString() };
 }
 
-export async function findCharge(db: Pool, tenant: string, id: string): Promise<(Charge & { refunds: Refund[] }) | undefined> {
+export async function findCharge(db: Pool, tenant: string, id: string): Promise<ChargeWithRefunds | undefined> {
   const { rows } = await db.query<ChargeRow>(`SELECT ${CHARGE_COLUMNS} FROM charges WHERE id = $1 AND tenant = $2`, [id, tenant]);
   if (!rows[0]) return undefined;
   const charge = toCharge(rows[0]);
