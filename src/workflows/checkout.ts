@@ -29,6 +29,7 @@ import {
   TemporalFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { Charge, Notification, Order, Refund } from '../activities/types';
 import { CompensationStack } from '../saga/compensation-stack';
@@ -50,6 +51,7 @@ import {
 import type { CheckoutInput, CheckoutState, CheckoutStatus, Failure, StepState } from '../saga/types';
 import { COMPENSATION_ROUND, DELIVERY_POLL, FORWARD_STEP, NOTIFICATION_SEND } from './policies';
 import * as attrs from './search-attributes';
+import { searchAttributesOf, type CheckoutSearchAttributes } from './search-attributes';
 
 /** The checkout resource as it stands: what `GET /checkouts/{id}` shows. */
 export const getStateQuery = defineQuery<CheckoutState>('getState');
@@ -276,8 +278,19 @@ class CheckoutSaga {
   state: CheckoutState;
   private readonly compensations = new CompensationStack<RegisteredCompensation>();
 
+  /**
+   * Whether this run was started with its search attributes (`checkoutSearchAttributes`) and
+   * upserts only what changes their meaning. Runs started before SEARCH_ATTRIBUTES_AT_START
+   * upsert all five at start and at every status change, and replay exactly that.
+   */
+  private readonly searchAttributesAtStart: boolean;
+  /** The search attributes as last set (at start, or by an upsert), to upsert only what changed. */
+  private published: CheckoutSearchAttributes;
+
   constructor(readonly input: CheckoutInput) {
     this.state = initialCheckoutState(input);
+    this.published = searchAttributesOf(this.state);
+    this.searchAttributesAtStart = patched(SEARCH_ATTRIBUTES_AT_START);
     setHandler(getStateQuery, () => this.state);
     this.publish(true);
   }
@@ -382,17 +395,45 @@ class CheckoutSaga {
     }
   }
 
-  /** Search attributes change with the status and the failing flag only; details with everything. */
-  private publish(searchAttributesChanged: boolean): void {
-    if (searchAttributesChanged) {
-      upsertSearchAttributes([
-        { key: attrs.CheckoutStatus, value: this.state.status },
-        { key: attrs.CustomerId, value: this.state.customerId },
-        { key: attrs.MerchantId, value: this.state.merchantId },
-        { key: attrs.CheckoutAmount, value: this.state.amount },
-        { key: attrs.CompensationFailing, value: this.state.compensationsFailing },
-      ]);
+  /**
+   * Details (the Web UI's current details) change with everything. Search attributes change
+   * with the status and the failing flag only, and in runs started with them only when their
+   * meaning changes (`searchAttributesOf`): each upsert is a command and a billable action.
+   */
+  private publish(statusOrFlagChanged: boolean): void {
+    if (statusOrFlagChanged) {
+      if (this.searchAttributesAtStart) this.upsertChangedSearchAttributes();
+      else upsertSearchAttributes(allSearchAttributes(this.state));
     }
     setCurrentDetails(currentDetails(this.state));
   }
+
+  private upsertChangedSearchAttributes(): void {
+    const next = searchAttributesOf(this.state);
+    const changed: SearchAttributeUpdatePair[] = [];
+    if (next.status !== this.published.status) changed.push({ key: attrs.CheckoutStatus, value: next.status });
+    if (next.compensationFailing !== this.published.compensationFailing) {
+      changed.push({ key: attrs.CompensationFailing, value: next.compensationFailing });
+    }
+    this.published = next;
+    if (changed.length > 0) upsertSearchAttributes(changed);
+  }
 }
+
+/** The upsert of runs started before SEARCH_ATTRIBUTES_AT_START: all five, every time. */
+function allSearchAttributes(state: CheckoutState): SearchAttributeUpdatePair[] {
+  return [
+    { key: attrs.CheckoutStatus, value: state.status },
+    { key: attrs.CustomerId, value: state.customerId },
+    { key: attrs.MerchantId, value: state.merchantId },
+    { key: attrs.CheckoutAmount, value: state.amount },
+    { key: attrs.CompensationFailing, value: state.compensationsFailing },
+  ];
+}
+
+/**
+ * The `patched()` id of setting the search attributes when the run is started and upserting
+ * only their changes of meaning. Once no run that predates it is open and
+ * test/replay/histories/v1 and v2 are retired, `allSearchAttributes` goes with the old branch.
+ */
+const SEARCH_ATTRIBUTES_AT_START = 'search-attributes-at-start';

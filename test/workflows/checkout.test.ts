@@ -11,6 +11,7 @@ import type { CheckoutInput, CheckoutState, RefundState } from '../../src/saga/t
 import { checkoutWorkflow, getStateQuery } from '../../src/workflows/checkout';
 import { refundWorkflow } from '../../src/workflows/refund';
 import * as attrs from '../../src/workflows/search-attributes';
+import { checkoutSearchAttributes } from '../../src/workflows/search-attributes';
 import { FakeServices, gate } from './fake-services';
 import { eventually } from '../support/eventually';
 import { createTestEnv } from './temporal-env';
@@ -49,13 +50,27 @@ function checkout(overrides: Partial<CheckoutInput> = {}): CheckoutInput {
 }
 
 function start(input: CheckoutInput) {
-  return env.client.workflow.start(checkoutWorkflow, { args: [input], taskQueue, workflowId: input.checkoutId });
+  // Started as the API starts it: with its search attributes, which the workflow then keeps current.
+  return env.client.workflow.start(checkoutWorkflow, {
+    args: [input],
+    taskQueue,
+    workflowId: input.checkoutId,
+    typedSearchAttributes: checkoutSearchAttributes(input),
+  });
 }
 
 const run = async (input: CheckoutInput): Promise<CheckoutState> => (await start(input)).result();
 
 /** The activities called for a checkout, with the key each carried. */
 const trail = (checkoutId: string) => services.callsFor(checkoutId).map((c) => [c.activity, c.key]);
+
+/** The keys of each search attribute upsert the run made (Temporal's own TemporalChangeVersion aside). */
+async function upsertedSearchAttributes(workflowId: string): Promise<string[][]> {
+  const { events } = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  return (events ?? [])
+    .map((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}))
+    .filter((keys) => keys.length > 0 && !keys.includes('TemporalChangeVersion'));
+}
 
 async function searchAttribute<T>(workflowId: string, key: { name: string }): Promise<T | undefined> {
   const description = await env.client.workflow.getHandle(workflowId).describe();
@@ -94,6 +109,8 @@ test('success: charged, ordered, e-mail accepted by the outbox; every call carri
   expect(await searchAttribute(input.checkoutId, attrs.CustomerId)).toBe('cus_123');
   expect(await searchAttribute(input.checkoutId, attrs.MerchantId)).toBe('merchant_a');
   expect(await env.client.workflow.getHandle(input.checkoutId).query(getStateQuery)).toEqual(state);
+  // Set at start; upserted once, when the status changed meaning (completed): not at every step.
+  expect(await upsertedSearchAttributes(input.checkoutId)).toEqual([['CheckoutStatus']]);
 });
 
 test.each([
@@ -133,6 +150,8 @@ test('out of stock: the order is rejected, the full charge is refunded with its 
   const refund = services.callsFor(input.checkoutId).find((c) => c.activity === 'refundCharge');
   expect(refund?.args).toMatchObject({ request: { chargeId: state.chargeId, amount: 3998 } });
   expect(state.steps.at(-1)).toMatchObject({ name: 'charge.refund', status: 'succeeded', outcome: state.refundId });
+  expect(await searchAttribute(input.checkoutId, attrs.CheckoutStatus)).toBe('failed');
+  expect(await upsertedSearchAttributes(input.checkoutId)).toEqual([['CheckoutStatus'], ['CheckoutStatus']]); // compensating, failed
 });
 
 test('an e-mail bound to be dead-lettered: the checkout completes once the outbox took it, nothing refunded', async () => {

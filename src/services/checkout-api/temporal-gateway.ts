@@ -12,7 +12,7 @@ import { formatMoney } from '../../saga/money';
 import { TERMINAL_STATUSES, type CheckoutInput, type CheckoutState, type RefundInput, type RefundState } from '../../saga/types';
 import type { checkoutWorkflow } from '../../workflows/checkout';
 import type { refundWorkflow } from '../../workflows/refund';
-import { CheckoutAmount, CheckoutStatus, CustomerId, MerchantId } from '../../workflows/search-attributes';
+import { checkoutSearchAttributes, MerchantId } from '../../workflows/search-attributes';
 
 export interface CheckoutSnapshot {
   state: CheckoutState;
@@ -43,12 +43,7 @@ export class TemporalGateway {
         args: [input],
         staticSummary: `Checkout ${formatMoney(input.amount, input.currency)} for ${input.customerId} (${input.items.length} item${input.items.length === 1 ? '' : 's'})`,
         staticDetails: `merchant ${input.merchantId} · ${input.items.map((i) => `${i.quantity}× ${i.sku}`).join(', ')}`,
-        typedSearchAttributes: [
-          { key: CheckoutStatus, value: 'pending' },
-          { key: CustomerId, value: input.customerId },
-          { key: MerchantId, value: input.merchantId },
-          { key: CheckoutAmount, value: input.amount },
-        ],
+        typedSearchAttributes: checkoutSearchAttributes(input),
       });
       return handle.firstExecutionRunId;
     } catch (err) {
