@@ -237,3 +237,41 @@ describe('concurrency and isolation', () => {
     expect(await widgetCount(key, 'tenant_b')).toBe(1);
   });
 });
+
+describe('hostile input is a 400, never a 500 (a caller retries 500s forever)', () => {
+  test.each([
+    ['nested 10,000 deep', `{"name":"a","mode":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, /nested deeper/],
+    ['a NUL character', '{"name":"a\\u0000b"}', /NUL/],
+    ['an integer beyond 2^53', '{"name":"a","delayMs":9007199254740993}', /exactly/],
+  ])('%s → 400 problem+json, no record', async (_what, body, detail) => {
+    const key = newKey();
+    const res = await post(key, body);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect(JSON.parse(res.text)).toMatchObject({ type: expect.stringMatching(/validation-error$/), detail: expect.stringMatching(detail) });
+    expect(await record(key)).toBeUndefined();
+  });
+
+  test('a value the database refuses (SQLSTATE 22xxx) → 400, nothing stored; a corrected retry runs', async () => {
+    const key = newKey();
+    const refused = await post(key, { name: 'not-a-number', mode: 'db-refuses' });
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text).type).toMatch(/validation-error$/);
+    expect(await widgetCount(key)).toBe(0);
+    expect(await record(key)).toBeUndefined();
+    expect((await post(key, { name: '42', mode: 'db-refuses' })).status).toBe(201);
+  });
+
+  test('the same request through a percent-encoded path is a replay, not a 422', async () => {
+    const key = newKey();
+    expect((await post(key, { name: 'p' })).status).toBe(201);
+    const res = await fetch(`${base}/%77idgets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ name: 'p' }),
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('idempotent-replayed')).toBe('true');
+    expect(await widgetCount(key)).toBe(1);
+  });
+});

@@ -110,6 +110,23 @@ test('two dispatchers on one outbox never send a message twice (SKIP LOCKED)', a
   }
 });
 
+test('hostile free-form data → 400 problem+json with nothing queued, never a 500 (the saga retries 500s forever)', async () => {
+  const raw = async (data: string) => {
+    const key = newKey('notify');
+    const res = await fetch(`${svc.base}/notifications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${svc.config.serviceToken}`, 'idempotency-key': key, 'content-type': 'application/json' },
+      body: `{"to":"a@example.com","template":"order-confirmation","data":${data}}`,
+    });
+    const rows = await count(svc.pool, 'SELECT count(*)::int AS n FROM notifications WHERE idempotency_key = $1', [key]);
+    return { status: res.status, type: res.headers.get('content-type'), rows };
+  };
+  const deep = `{"a":${'{"b":'.repeat(9_000)}1${'}'.repeat(9_000)}}`; // 54 KB, inside the body limit
+  for (const data of [deep, '{"note":"a\\u0000b"}', '{"orderNumber":12345678901234567890}']) {
+    expect(await raw(data)).toEqual({ status: 400, type: expect.stringMatching(/application\/problem\+json/), rows: 0 });
+  }
+});
+
 test('bad requests → 400; unknown notification → 404', async () => {
   for (const body of [
     { to: 'not-an-address', template: 'order-confirmation', data: {} },

@@ -31,3 +31,14 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   if (Array.isArray(errors) && errors.some(isDatabaseUnavailable)) return true;
   return typeof message === 'string' && CLIENT_MESSAGES.test(message);
 }
+
+/**
+ * SQLSTATE class 22, "data exception": Postgres refused a value (a NUL in text or jsonb, an
+ * out-of-range number, a malformed literal). A value reaching the database comes from the
+ * request, so this is the client's input, answered 400 and never 500: a caller that retries
+ * every 500 (the saga does) would send the same refused value forever.
+ */
+export function isRejectedValue(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}

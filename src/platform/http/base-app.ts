@@ -4,6 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { logRequests, loggerOptions, type LoggingOptions } from './logging';
+import { refuseJson } from './json-body';
 import { Problem, problemErrorHandler, sendProblem } from './problem';
 
 /** Checkout and service payloads are small; anything bigger is a mistake or an attack. */
@@ -50,6 +51,7 @@ export function createBaseApp({ log, ...options }: BaseAppOptions = {}): Fastify
   });
   drainOnClose(app);
   if (log) logRequests(app);
+  guardJsonBodies(app);
   app.setErrorHandler(problemErrorHandler);
   // Before any schema, claim or handler: a NUL would otherwise reach the database as a 500.
   app.addHook('preValidation', async (request) => {
@@ -59,6 +61,18 @@ export function createBaseApp({ log, ...options }: BaseAppOptions = {}): Fastify
     sendProblem(reply, new Problem('not-found', `No route ${request.method} ${request.url.split('?')[0]}`), request.url);
   });
   return app;
+}
+
+/** Every JSON body passes `refuseJson` (depth, NUL, exact numbers) before it is parsed: 400 otherwise. */
+function guardJsonBodies(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = String(body);
+    const reason = refuseJson(text);
+    if (reason) return done(new Problem('validation-error', reason), undefined);
+    return parse(request, text, done);
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
  * error handler renders it as `application/problem+json`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isDatabaseUnavailable } from '../db/errors';
+import { isDatabaseUnavailable, isRejectedValue } from '../db/errors';
 
 export const PROBLEM_TYPE_BASE = 'https://checkout-saga.dev/problems/';
 
@@ -103,6 +103,7 @@ export function toProblem(error: FastifyError | Error): Problem {
   // On every route alike: a database that is down, or a pool with no connection to spare, is
   // "retry later", never an internal error.
   if (isDatabaseUnavailable(error)) return new Problem('unavailable', 'The database is unavailable; retry later');
+  if (isRejectedValue(error)) return new Problem('validation-error', 'A value in the request cannot be stored');
   const fe = error as FastifyError;
   if (fe.validation) {
     return new Problem('validation-error', error.message, {
