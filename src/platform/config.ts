@@ -3,7 +3,7 @@
  *
  * Every process reads its configuration through `loadConfig()`; nothing else reads
  * `process.env` for these values. Defaults are the embedded development setup
- * (SPEC §2); each can be overridden by an environment variable so a process can be
+ * (docs/api.md#processes); each can be overridden by an environment variable so a process can be
  * pointed at real infrastructure or started on free ports by the test harness.
  */
 import path from 'node:path';
@@ -88,7 +88,7 @@ export interface Config {
   /** API key → merchant id. */
   apiKeys: Map<string, string>;
   smtpUrl: string;
-  /** Fault-injection spec (SPEC §6) for the process reading it; empty = off. */
+  /** Fault-injection spec (docs/api.md#faults) for the process reading it; empty = off. */
   faults: string;
   faultsSeed: number;
   idempotency: {
@@ -99,6 +99,17 @@ export interface Config {
     /** How long a duplicate waits for an in-flight original before answering 409. */
     waitMs: number;
     purgeIntervalMs: number;
+  };
+  /** The checkout API's own record of each checkout and refund (src/services/checkout-api/store.ts). */
+  checkoutRecord: {
+    /**
+     * How long a finished checkout's record is kept (CHECKOUT_RECORD_RETENTION_MS, default 30
+     * days: far beyond Temporal's retention). While kept, its key never starts a run again and
+     * `GET` answers from it; after it, the key is new.
+     */
+    retentionMs: number;
+    /** How often the API looks for runs that ended without anyone waiting, to record their outcome. */
+    outcomeSweepIntervalMs: number;
   };
   /** The notification service's outbox dispatcher. */
   outbox: {
@@ -285,6 +296,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: int(env, 'IDEMPOTENCY_LEASE_MS', 30_000),
       waitMs: int(env, 'IDEMPOTENCY_WAIT_MS', 5_000),
       purgeIntervalMs: int(env, 'IDEMPOTENCY_PURGE_INTERVAL_MS', 60_000),
+    },
+    checkoutRecord: {
+      retentionMs: int(env, 'CHECKOUT_RECORD_RETENTION_MS', 30 * 24 * 60 * 60 * 1000),
+      outcomeSweepIntervalMs: Math.max(100, int(env, 'CHECKOUT_OUTCOME_SWEEP_MS', 2_000)),
     },
     outbox: {
       pollIntervalMs: int(env, 'OUTBOX_POLL_INTERVAL_MS', 250),

@@ -1,18 +1,18 @@
 /**
- * The checkout API, row by row of SPEC §3, on real Postgres and the real Temporal dev server
+ * The checkout API, row by row of docs/api.md#idempotency, on real Postgres and the real Temporal dev server
  * with the real workflows; the three services are the in-memory fakes (end-to-end tests run
  * the real ones).
  */
 import type { FastifyInstance } from 'fastify';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import { createActivities } from '../../src/activities';
 import { loadConfig } from '../../src/platform/config';
-import { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
 import { checkoutIdFor } from '../../src/saga/keys';
 import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
 import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
 import { freshDatabase } from '../support/db';
+import { eventually } from '../support/eventually';
 import { createFakeServices, type FakeServices } from '../support/fake-services';
 import { connectClient, countRuns, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
@@ -44,14 +44,37 @@ async function call(method: string, path: string, opts: { key?: string; apiKey?:
 
 const runsOf = (workflowId: string, opts?: { expectSome: boolean }) => countRuns(client, `WorkflowId = '${workflowId}'`, opts);
 
+/** What Temporal's retention does to a closed run: it is gone, history and all. */
+async function forgetRun(workflowId: string): Promise<void> {
+  await client.workflowService.deleteWorkflowExecution({ namespace: 'default', workflowExecution: { workflowId } });
+  await eventually(() =>
+    client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .then(
+        () => false,
+        (err: unknown) => err instanceof WorkflowNotFoundError,
+      ),
+    // The server deletes a closed run's history in the background: 10–20 s on the dev server.
+    60_000,
+  );
+}
+
+const recordedOutcome = async (id: string) =>
+  (await pool.query<{ final_state: { status: string } | null }>('SELECT final_state FROM checkouts WHERE id = $1', [id])).rows[0]?.final_state ?? null;
+
 beforeAll(async () => {
-  ({ pool } = await freshDatabase('api', [idempotencyMigrations, checkoutApiMigrations]));
+  ({ pool } = await freshDatabase('api', [checkoutApiMigrations]));
   ({ client, close: closeClient } = await connectClient());
   services = createFakeServices();
   const taskQueue = uniqueTaskQueue('api');
   worker = await startWorker(taskQueue, createActivities({ services }));
-  // A generous wait bound: on a loaded 2-core CI machine a duplicate must wait, not get 409.
-  const config = loadConfig({ ...process.env, API_KEYS: `${KEY_A}:merchant_a,${KEY_B}:merchant_b`, LOG_LEVEL: 'warn', IDEMPOTENCY_WAIT_MS: '30000' });
+  const config = loadConfig({
+    ...process.env,
+    API_KEYS: `${KEY_A}:merchant_a,${KEY_B}:merchant_b`,
+    LOG_LEVEL: 'warn',
+    CHECKOUT_OUTCOME_SWEEP_MS: '200',
+  });
   app = await buildApiApp({
     config,
     pool,
@@ -94,7 +117,6 @@ describe('POST /checkouts', () => {
     expect(res.body.type).toMatch(/validation-error$/);
     const id = checkoutIdFor('merchant_a', key);
     expect((await pool.query('SELECT 1 FROM checkouts WHERE id = $1', [id])).rowCount).toBe(0);
-    expect((await pool.query('SELECT 1 FROM idempotency_keys WHERE key = $1', [key])).rowCount).toBe(0);
     expect(await runsOf(id, { expectSome: false })).toBe(0);
   });
 
@@ -153,15 +175,19 @@ describe('POST /checkouts', () => {
     expect(again.body.id).toBe(first.body.id);
   });
 
-  test('the idempotency window does not depend on Temporal or on the idempotency record', async () => {
+  test('after Temporal forgot the run, the record decides: the same checkout, never a second run', async () => {
     const key = newKey();
     const first = await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=20' });
-    // Simulate the retention purge of the idempotency record: the checkout record still holds.
-    await pool.query('DELETE FROM idempotency_keys WHERE key = $1', [key]);
-    expect((await call('POST', '/checkouts', { key, body: checkout({ currency: 'EUR' }) })).status).toBe(422);
-    const again = await call('POST', '/checkouts', { key, body: checkout() });
+    expect(first.body.status).toBe('completed');
+    await forgetRun(first.body.id);
+
+    const again = await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=5' });
+    expect([again.status, again.headers.get('idempotent-replayed'), again.body.status]).toEqual([201, 'true', 'completed']);
     expect(again.body.id).toBe(first.body.id);
-    expect(await runsOf(first.body.id)).toBe(1);
+    expect((await call('POST', '/checkouts', { key, body: checkout({ currency: 'EUR' }) })).status).toBe(422);
+    // No second run: Temporal knows no run of this id at all.
+    await expect(client.workflow.getHandle(first.body.id).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    expect(services.count(`payment POST /charges ${first.body.id}:charge`)).toBe(1);
   });
 
   test('the same key from two merchants → two checkouts', async () => {
@@ -184,6 +210,38 @@ describe('POST /checkouts', () => {
     expect(declined.status).toBe(200);
     expect(declined.body.status).toBe('failed');
     expect(declined.body.failure.code).toBe('card-declined');
+  });
+});
+
+describe('the checkout record decides, whatever Temporal still keeps', () => {
+  test('a run nobody waited for has its outcome recorded when it ends; GET answers after Temporal forgot it', async () => {
+    const created = await call('POST', '/checkouts', { key: newKey(), body: checkout() });
+    expect(created.status).toBe(202);
+    expect(await eventually(() => recordedOutcome(created.body.id))).toMatchObject({ status: 'completed' });
+    await forgetRun(created.body.id);
+    const res = await call('GET', `/checkouts/${created.body.id}`);
+    expect([res.status, res.body.status, res.body.chargeId]).toEqual([200, 'completed', expect.any(String)]);
+  }, 120_000);
+
+  test('the record is written before the run starts: a failure after the start leaves the record, and the run charges what it holds', async () => {
+    // The one write after the start (marking it started) fails, as a commit after the start used to.
+    await pool.query(`CREATE OR REPLACE FUNCTION fail_start_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF OLD.started_at IS NULL AND NEW.started_at IS NOT NULL THEN RAISE EXCEPTION 'injected: cannot mark started'; END IF; RETURN NEW; END $$`);
+    await pool.query('CREATE TRIGGER fail_start_mark BEFORE UPDATE ON checkouts FOR EACH ROW EXECUTE FUNCTION fail_start_mark()');
+    const key = newKey();
+    try {
+      const first = await call('POST', '/checkouts', { key, body: checkout() });
+      expect(first.status).toBe(202);
+      expect((await call('GET', `/checkouts/${first.body.id}`)).status).toBe(200);
+      const changed = await call('POST', '/checkouts', { key, body: checkout({ items: [{ sku: 'SKU-1', quantity: 9, unitAmount: 1999 }] }) });
+      expect(changed.status).toBe(422);
+    } finally {
+      await pool.query('DROP TRIGGER fail_start_mark ON checkouts');
+    }
+    const again = await call('POST', '/checkouts', { key, body: checkout(), prefer: 'wait=20' });
+    expect([again.status, again.body.amount]).toEqual([201, 3998]);
+    expect(await runsOf(again.body.id)).toBe(1);
+    expect(services.count(`payment POST /charges ${again.body.id}:charge`)).toBe(1);
   });
 });
 

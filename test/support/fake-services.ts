@@ -13,7 +13,12 @@ export interface FakeServices extends ServiceClient {
   count(prefix: string): number;
 }
 
-export function createFakeServices(): FakeServices {
+export interface FakeServiceOptions {
+  /** Every mutating call takes this long (a service under load), so runs overlap as they would. */
+  latencyMs?: number;
+}
+
+export function createFakeServices(options: FakeServiceOptions = {}): FakeServices {
   const calls: string[] = [];
   const responses = new Map<string, unknown>();
   const charges = new Map<string, { amount: number; amountRefunded: number }>();
@@ -55,6 +60,7 @@ export function createFakeServices(): FakeServices {
         if (service === 'payment') return charges.get(req.path.split('/')[2]!) as T;
         return { id: req.path.split('/')[2], status: 'sent', attempts: 1 } as T;
       }
+      if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
       // Deduplicate by key exactly as the real services do, so a retried activity is one effect.
       const scoped = `${req.tenantId} ${req.idempotencyKey}`;
       if (!responses.has(scoped)) {

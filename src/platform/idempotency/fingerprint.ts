@@ -74,5 +74,5 @@ export function requestFingerprint(method: string, path: string, body: unknown):
     .digest('hex');
 }
 
-/** SPEC §3: 1–255 printable ASCII characters. */
+/** docs/api.md#idempotency: 1–255 printable ASCII characters. */
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;

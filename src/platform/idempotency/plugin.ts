@@ -1,5 +1,5 @@
 /**
- * The idempotency plugin shared by every service and the checkout API (SPEC §4).
+ * The idempotency plugin shared by every service and the checkout API (docs/api.md#idempotency).
  *
  * A route opts in with `config: { idempotent: true }`. For such a route:
  *  - preValidation: the Idempotency-Key header is required and well-formed (400 otherwise);
@@ -103,9 +103,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     const result = await store.claim(pool, { tenant, key, fingerprint, leaseMs: opts.leaseMs, waitMs: opts.waitMs });
     switch (result.kind) {
       case 'replay': {
-        const render = request.routeOptions.config.idempotentReplay;
-        if (!render) replay(reply, result.response);
-        else await render(request, reply.header(REPLAYED_HEADER, 'true'), result.response);
+        replay(reply, result.response);
         return false;
       }
       case 'mismatch':

@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Pool, PoolClient } from 'pg';
 
 export interface IdempotencyOptions {
@@ -43,12 +43,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Marks a mutating route: Idempotency-Key required, effects committed with the response. */
     idempotent?: boolean;
-    /**
-     * Renders a replay instead of sending the stored response verbatim, for resources whose
-     * state moves on after creation (a checkout): the route answers with the current state of
-     * the same resource. The plugin has already set `Idempotent-Replayed: true`.
-     */
-    idempotentReplay?: (request: FastifyRequest, reply: FastifyReply, stored: StoredResponse) => Promise<unknown>;
   }
   interface FastifyRequest {
     idempotency: IdempotencyContext | null;

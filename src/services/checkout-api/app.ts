@@ -1,7 +1,11 @@
 /**
- * The checkout API (SPEC §3): the shop-facing HTTP entry. It authenticates merchants, makes
- * `POST /checkouts` idempotent per merchant and key (the shared plugin, on the API's own
- * database), starts one workflow per checkout and reads checkouts back from Temporal.
+ * The checkout API (docs/api.md#routes): the shop-facing HTTP entry. It authenticates merchants,
+ * keeps its own record of every checkout and refund per merchant and key (store.ts: the record,
+ * not Temporal, decides what a key means; docs/api.md#idempotency), starts one workflow per
+ * checkout and reads checkouts back from that record or from Temporal.
+ *
+ * No request holds a database connection while it waits: each database step is one short
+ * statement on the pool, and waiting for a checkout is Temporal's long poll on the run's result.
  */
 import path from 'node:path';
 import swagger from '@fastify/swagger';
@@ -9,21 +13,25 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import type { ServiceClient } from '../../activities/service-client';
 import type { Config } from '../../platform/config';
+import { databaseReady } from '../../platform/db/pool';
 import { bearerToken, isPublicRoute } from '../../platform/http/auth';
 import { createBaseApp } from '../../platform/http/base-app';
 import metrics from '../../platform/http/metrics';
 import { Problem } from '../../platform/http/problem';
-import idempotency, { type StoredResponse } from '../../platform/idempotency/plugin';
 import { requestFingerprint } from '../../platform/idempotency/fingerprint';
+import { idempotencyKeyOf, REPLAYED_HEADER } from '../../platform/idempotency/plugin';
 import { checkoutIdFor, refundIdFor } from '../../saga/keys';
 import { orderTotal } from '../../saga/money';
 import { initialCheckoutState } from '../../saga/saga';
-import type { CheckoutInput, CheckoutState, NotificationStatus } from '../../saga/types';
+import type { CheckoutInput, NotificationStatus, RefundState } from '../../saga/types';
 import { checkoutRequestProblem, type CheckoutRefundRequest, type CheckoutRequest } from './contract';
-import { createCheckoutSchema, createRefundSchema, getCheckoutSchema } from './schemas';
+import { OutcomeRecorder } from './outcome-recorder';
+import { createCheckoutSchema, createRefundSchema, getCheckoutSchema, getRefundSchema } from './schemas';
+import * as store from './store';
+import type { CheckoutOutcome, CheckoutRecord, RefundRecord } from './store';
 import type { CheckoutSnapshot, TemporalGateway } from './temporal-gateway';
 
-/** The API database's own tables, migrated after the idempotency plugin's. */
+/** The API database's own tables. */
 export const checkoutApiMigrations = path.join(__dirname, 'migrations');
 
 export interface ApiDeps {
@@ -67,13 +75,15 @@ export function preferredWaitSeconds(prefer: string | string[] | undefined): num
   return match ? Math.min(Number(match[1]), MAX_PREFER_WAIT_S) : undefined;
 }
 
+const isFinal = (status: CheckoutOutcome['status']) => status === 'completed' || status === 'failed' || status === 'terminated';
+
 export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   const { config, pool, temporal } = deps;
   const app = createBaseApp({ log: { level: config.logLevel, json: config.logFormat === 'json', name: 'checkout-api' } });
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Checkout saga API', version: '1.0.0', description: 'Start and read checkouts (SPEC §3).' },
+      info: { title: 'Checkout saga API', version: '1.0.0', description: 'Start and read checkouts (docs/api.md).' },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ apiKey: [] }],
     },
@@ -89,14 +99,26 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     request.merchantId = merchantId;
   });
 
-  await app.register(idempotency, { pool, ...config.idempotency, tenantOf: (request) => request.merchantId });
+  const recorder = new OutcomeRecorder({
+    pool,
+    temporal,
+    intervalMs: config.checkoutRecord.outcomeSweepIntervalMs,
+    retentionMs: config.checkoutRecord.retentionMs,
+    log: app.log,
+  });
+  app.addHook('onReady', async () => recorder.start());
+  app.addHook('onClose', async () => recorder.stop());
+
+  /** The key is checked before the body, so a request without one is refused whatever it carries. */
+  const requireKey = async (request: FastifyRequest) => void idempotencyKeyOf(request);
 
   const ui = (workflowId: string, runId: string | null) =>
     `${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${workflowId}${runId ? `/${runId}` : ''}/history`;
 
-  function render(state: CheckoutState, runId: string | null, createdAt: Date) {
+  function render(record: CheckoutRecord, state: CheckoutOutcome, runId: string | null) {
+    const shownRunId = runId ?? record.runId;
     return {
-      id: state.checkoutId,
+      id: record.id,
       status: state.status,
       amount: state.amount,
       currency: state.currency,
@@ -108,108 +130,108 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       failure: state.failure,
       compensationsFailing: state.compensationsFailing,
       steps: state.steps,
-      createdAt: createdAt.toISOString(),
-      temporal: { workflowId: state.checkoutId, runId, url: ui(state.checkoutId, runId) },
+      createdAt: record.createdAt.toISOString(),
+      temporal: { workflowId: record.id, runId: shownRunId, url: ui(record.id, shownRunId) },
     };
   }
 
-  interface CheckoutRow {
-    id: string;
-    merchant_id: string;
-    fingerprint: string;
-    customer_id: string;
-    amount: string;
-    currency: string;
-    created_at: Date;
-    final_state: CheckoutState | null;
+  async function loadCheckout(id: string, merchantId: string): Promise<CheckoutRecord> {
+    const record = await store.findCheckout(pool, id, merchantId);
+    if (!record) throw new Problem('not-found', `No checkout ${id}`);
+    return record;
   }
 
-  async function loadRow(id: string, merchantId: string): Promise<CheckoutRow> {
-    const { rows } = await pool.query<CheckoutRow>('SELECT * FROM checkouts WHERE id = $1 AND merchant_id = $2', [id, merchantId]);
-    // Another merchant's checkout is indistinguishable from none.
-    if (!rows[0]) throw new Problem('not-found', `No checkout ${id}`);
-    return rows[0];
-  }
-
-  /** The checkout as Temporal sees it now; the stored final state once Temporal forgot it. */
-  async function snapshotOf(row: CheckoutRow, waitSeconds?: number): Promise<CheckoutSnapshot> {
-    if (row.final_state) return { state: row.final_state, runId: null };
+  /**
+   * The checkout as it stands: its recorded outcome once it has one; else Temporal's view (waiting
+   * up to `waitSeconds` for the end), recording the outcome when it is final. A record whose run
+   * was never confirmed started shows its accepted request, `pending`.
+   */
+  async function current(record: CheckoutRecord, waitSeconds?: number): Promise<CheckoutSnapshot> {
+    if (record.outcome) return { state: record.outcome, runId: record.runId, final: true };
     let snapshot: CheckoutSnapshot | null;
     try {
-      snapshot = waitSeconds ? await temporal.waitForCheckout(row.id, waitSeconds * 1000) : await temporal.readCheckout(row.id);
+      snapshot = waitSeconds ? await temporal.waitForCheckout(record.id, waitSeconds * 1000) : await temporal.readCheckout(record.id);
     } catch (err) {
       throw new Problem('unavailable', `Could not read the checkout from Temporal: ${(err as Error).message}`);
     }
-    if (!snapshot) throw new Problem('unavailable', 'The checkout is not visible in Temporal yet; retry');
-    if (snapshot.state.status === 'completed' || snapshot.state.status === 'failed') {
-      await pool.query('UPDATE checkouts SET final_state = $2 WHERE id = $1 AND final_state IS NULL', [row.id, snapshot.state]);
+    if (!snapshot) {
+      if (!record.startedAt && record.input) return { state: initialCheckoutState(record.input), runId: null, final: false };
+      throw new Problem('unavailable', 'The checkout is not visible in Temporal yet; retry');
     }
+    if (snapshot.final) await store.recordCheckoutOutcome(pool, record.id, snapshot.state);
     return snapshot;
   }
 
-  /** 202 while running; with Prefer: wait, 201 once completed and 200 once failed. */
-  function answer(request: FastifyRequest, reply: FastifyReply, row: CheckoutRow, { state, runId }: CheckoutSnapshot) {
+  /** 202 while running; with Prefer: wait, 201 once completed and 200 once it ended otherwise. */
+  function answer(request: FastifyRequest, reply: FastifyReply, record: CheckoutRecord, { state, runId }: CheckoutSnapshot) {
     const wait = preferredWaitSeconds(request.headers.prefer);
     if (wait !== undefined) reply.header('Preference-Applied', `wait=${wait}`);
-    const code = wait === undefined ? 202 : state.status === 'completed' ? 201 : state.status === 'failed' ? 200 : 202;
-    reply.code(code).header('location', `/checkouts/${row.id}`);
-    return render(state, runId, row.created_at);
+    const code = wait === undefined || !isFinal(state.status) ? 202 : state.status === 'completed' ? 201 : 200;
+    reply.code(code).header('location', `/checkouts/${record.id}`);
+    return render(record, state, runId);
+  }
+
+  /**
+   * Starts the record's run unless Temporal already confirmed one: a known key never starts a run
+   * again. The run gets the request the record holds, so a retry can never change what is charged.
+   */
+  async function ensureStarted(request: FastifyRequest, record: CheckoutRecord): Promise<string | null> {
+    if (record.startedAt) return record.runId;
+    if (!record.input) throw new Error(`checkout ${record.id} has neither a run nor its request`);
+    let runId: string | null;
+    try {
+      runId = await temporal.startCheckout(record.input);
+    } catch (err) {
+      request.log.error({ err, checkoutId: record.id }, 'could not start the checkout workflow');
+      throw new Problem('unavailable', 'Could not start the checkout; retry with the same Idempotency-Key');
+    }
+    // The run exists now. Should this update not land, the next request's start finds the same run.
+    await store.markCheckoutStarted(pool, record.id, runId).catch((err: unknown) => {
+      request.log.warn({ err, checkoutId: record.id }, 'could not record that the run started; the next request confirms it');
+    });
+    return runId;
   }
 
   app.post<{ Body: CheckoutRequest }>(
     '/checkouts',
     {
       schema: createCheckoutSchema,
-      // What the schema cannot say, refused before the key is claimed: nothing is stored or started.
+      preValidation: requireKey,
+      // What the schema cannot say, refused before anything is recorded: nothing is stored or started.
       preHandler: async (request) => {
         const problem = checkoutRequestProblem(request.body);
         if (problem) throw new Problem('validation-error', problem);
       },
-      config: {
-        idempotent: true,
-        // A replay answers with the same checkout as it is now, so a client retrying with
-        // `Prefer: wait` sees the outcome rather than the snapshot taken at creation.
-        idempotentReplay: async (request: FastifyRequest, reply: FastifyReply, stored: StoredResponse) => {
-          const { id } = JSON.parse(stored.body) as { id: string };
-          const row = await loadRow(id, request.merchantId);
-          return reply.send(answer(request, reply, row, await snapshotOf(row, preferredWaitSeconds(request.headers.prefer))));
-        },
-      },
     },
     async (request, reply) => {
       const body = request.body;
-      const amount = orderTotal(body.items);
-      const { tx, key } = request.idempotency!;
       const merchantId = request.merchantId;
-      const id = checkoutIdFor(merchantId, key);
+      const id = checkoutIdFor(merchantId, idempotencyKeyOf(request));
       const fingerprint = requestFingerprint('POST', '/checkouts', body);
+      const input: CheckoutInput = { checkoutId: id, merchantId, amount: orderTotal(body.items), ...body };
 
-      // The checkout record outlives the idempotency record: a key whose record was purged
-      // still maps onto its checkout, and a different body under it is still a 422.
-      const inserted = await tx.query<CheckoutRow>(
-        `INSERT INTO checkouts (id, merchant_id, fingerprint, customer_id, amount, currency)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING *`,
-        [id, merchantId, fingerprint, body.customerId, amount, body.currency],
-      );
-      const row = inserted.rows[0] ?? (await tx.query<CheckoutRow>('SELECT * FROM checkouts WHERE id = $1', [id])).rows[0]!;
-      if (row.fingerprint !== fingerprint) {
+      // 1. The record first, with the request the run will be started with.
+      const { record, created } = await store.recordCheckout(pool, { id, merchantId, fingerprint, input });
+      if (record.fingerprint !== fingerprint) {
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
       }
+      if (!created) reply.header(REPLAYED_HEADER, 'true');
 
-      const input: CheckoutInput = { checkoutId: id, merchantId, amount, ...body };
-      let runId: string | null;
-      try {
-        runId = await temporal.startCheckout(input);
-      } catch (err) {
-        request.log.error({ err, checkoutId: id }, 'could not start the checkout workflow');
-        throw new Problem('unavailable', 'Could not start the checkout; retry with the same Idempotency-Key');
-      }
-      // Once the run exists nothing may fail this request: a 5xx would roll back the checkout
-      // record while the run goes on. So a failed wait still answers 202 with the initial state.
-      let snapshot: CheckoutSnapshot = { state: initialCheckoutState(input), runId };
+      // 2. Then the run, once per key.
+      const wasStarted = record.startedAt !== null;
+      const runId = await ensureStarted(request, record);
+
+      // 3. The checkout as it stands, waited on within this request's own Prefer: wait. A fresh
+      // run needs no read (it has just begun). The run exists and its record holds: nothing may
+      // fail this request now, so a read that fails answers 202 with the state the run began with.
       const wait = preferredWaitSeconds(request.headers.prefer);
-      if (wait !== undefined) snapshot = await snapshotOf(row, wait).catch(() => snapshot);
-      return answer(request, reply, row, snapshot);
+      const begun: CheckoutSnapshot = { state: initialCheckoutState(record.input ?? input), runId, final: false };
+      if (wait === undefined && !wasStarted) return answer(request, reply, record, begun);
+      const snapshot = await current({ ...record, runId: record.runId ?? runId }, wait).catch((err: unknown) => {
+        request.log.warn({ err, checkoutId: record.id }, 'could not read the checkout; answering with the state it began with');
+        return begun;
+      });
+      return answer(request, reply, record, snapshot);
     },
   );
 
@@ -218,7 +240,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
    * checkout completes once the outbox accepted the e-mail (docs/confirmation-email.md), so a
    * `pending` e-mail is looked up; if the notification service does not answer, it stays `pending`.
    */
-  async function withDelivery(state: CheckoutState, merchantId: string): Promise<CheckoutState> {
+  async function withDelivery(state: CheckoutOutcome, merchantId: string): Promise<CheckoutOutcome> {
     if (!state.notificationId || state.notificationStatus !== 'pending') return state;
     try {
       const { status } = await deps.getNotification(merchantId, state.notificationId);
@@ -229,52 +251,107 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
   }
 
   app.get<{ Params: { id: string } }>('/checkouts/:id', { schema: getCheckoutSchema }, async (request) => {
-    const row = await loadRow(request.params.id, request.merchantId);
-    const { state, runId } = await snapshotOf(row);
-    return render(await withDelivery(state, request.merchantId), runId, row.created_at);
+    const record = await loadCheckout(request.params.id, request.merchantId);
+    const { state, runId } = await current(record);
+    return render(record, await withDelivery(state, request.merchantId), runId);
   });
+
+  function renderRefund(refund: RefundRecord, state: RefundState | null) {
+    return {
+      id: refund.id,
+      checkoutId: refund.checkoutId,
+      chargeId: refund.chargeId ?? state?.chargeId ?? null,
+      amount: refund.amount,
+      status: state?.status ?? 'pending',
+      paymentRefundId: state?.paymentRefundId ?? null,
+      failure: state?.failure ?? null,
+    };
+  }
+
+  /** A refund that ended `failed` answers as the payment service refused it, now and on every replay. */
+  function refusal(state: RefundState): Problem {
+    return new Problem(state.failure?.code === 'refund-exceeds-charge' ? 'refund-exceeds-charge' : 'invalid-state', state.failure?.message);
+  }
 
   app.post<{ Params: { id: string }; Body: CheckoutRefundRequest }>(
     '/checkouts/:id/refunds',
-    { schema: createRefundSchema, config: { idempotent: true } },
+    { schema: createRefundSchema, preValidation: requireKey },
     async (request, reply) => {
-      const row = await loadRow(request.params.id, request.merchantId);
-      const { state } = await snapshotOf(row);
-      if (state.status !== 'completed' || !state.chargeId) {
-        throw new Problem('invalid-state', `Only a completed checkout can be refunded; this one is ${state.status}`);
+      const checkout = await loadCheckout(request.params.id, request.merchantId);
+      const refundId = refundIdFor(checkout.id, idempotencyKeyOf(request));
+      const fingerprint = requestFingerprint('POST', `/checkouts/${checkout.id}/refunds`, request.body ?? {});
+
+      let refund = await store.findRefund(pool, refundId, checkout.id);
+      if (!refund) {
+        const { state } = await current(checkout);
+        if (state.status !== 'completed' || !state.chargeId) {
+          throw new Problem('invalid-state', `Only a completed checkout can be refunded; this one is ${state.status}`);
+        }
+        const chargeId = state.chargeId;
+        let amount = request.body?.amount;
+        if (amount === undefined) {
+          const charge = await deps.getCharge(request.merchantId, chargeId).catch((err: unknown) => {
+            throw new Problem('unavailable', `Could not read the charge to refund the rest: ${(err as Error).message}`);
+          });
+          amount = charge.amount - charge.amountRefunded;
+          if (amount <= 0) throw new Problem('refund-exceeds-charge', 'The charge is already fully refunded');
+        }
+        // A concurrent first request under the same key may have recorded it meanwhile: one record wins.
+        refund = (await store.recordRefund(pool, { id: refundId, checkoutId: checkout.id, fingerprint, chargeId, amount })).record;
+      } else {
+        reply.header(REPLAYED_HEADER, 'true');
       }
-      const chargeId = state.chargeId;
-      let amount = request.body?.amount;
-      if (amount === undefined) {
-        const charge = await deps.getCharge(request.merchantId, chargeId);
-        amount = charge.amount - charge.amountRefunded;
-        if (amount <= 0) throw new Problem('refund-exceeds-charge', 'The charge is already fully refunded');
+      if (refund.fingerprint !== null && refund.fingerprint !== fingerprint) {
+        throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different refund request');
       }
-      const { tx, key } = request.idempotency!;
-      const refundId = refundIdFor(row.id, key);
-      await tx.query('INSERT INTO checkout_refunds (id, checkout_id, amount) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING', [
-        refundId,
-        row.id,
-        amount,
-      ]);
-      const result = await temporal.refund({ refundId, checkoutId: row.id, merchantId: request.merchantId, chargeId, amount }, REFUND_WAIT_MS);
-      if (result?.status === 'failed') {
-        throw new Problem(result.failure?.code === 'refund-exceeds-charge' ? 'refund-exceeds-charge' : 'invalid-state', result.failure?.message);
+
+      let result = refund.result;
+      if (!result) {
+        if (!refund.startedAt) {
+          try {
+            await temporal.startRefund({
+              refundId,
+              checkoutId: checkout.id,
+              merchantId: request.merchantId,
+              chargeId: refund.chargeId!,
+              amount: refund.amount,
+              currency: checkout.input?.currency,
+            });
+          } catch (err) {
+            request.log.error({ err, refundId }, 'could not start the refund workflow');
+            throw new Problem('unavailable', 'Could not start the refund; retry with the same Idempotency-Key');
+          }
+          await store.markRefundStarted(pool, refundId);
+        }
+        result = await temporal.refundResult(refundId, REFUND_WAIT_MS).catch(() => null);
+        if (result) await store.recordRefundResult(pool, refundId, result);
       }
-      reply.code(result?.status === 'succeeded' ? 201 : 202).header('location', `/checkouts/${row.id}/refunds/${refundId}`);
-      return {
-        id: refundId,
-        checkoutId: row.id,
-        chargeId,
-        amount,
-        status: result?.status ?? 'pending',
-        paymentRefundId: result?.paymentRefundId ?? null,
-        failure: result?.failure ?? null,
-      };
+      if (result?.status === 'failed') throw refusal(result);
+      reply.code(result?.status === 'succeeded' ? 201 : 202).header('location', `/checkouts/${checkout.id}/refunds/${refundId}`);
+      return renderRefund(refund, result);
     },
   );
 
-  app.get('/healthz', { config: { public: true, probe: true }, schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get<{ Params: { id: string; refundId: string } }>('/checkouts/:id/refunds/:refundId', { schema: getRefundSchema }, async (request) => {
+    const checkout = await loadCheckout(request.params.id, request.merchantId);
+    const refund = await store.findRefund(pool, request.params.refundId, checkout.id);
+    if (!refund) throw new Problem('not-found', `No refund ${request.params.refundId} of checkout ${checkout.id}`);
+    let state = refund.result;
+    if (!state && refund.startedAt) {
+      const read = await temporal.readRefund(refund.id).catch((err: unknown) => {
+        throw new Problem('unavailable', `Could not read the refund from Temporal: ${(err as Error).message}`);
+      });
+      if (read?.final) await store.recordRefundResult(pool, refund.id, read.state);
+      state = read?.state ?? null;
+    }
+    return renderRefund(refund, state);
+  });
+
+  app.get('/healthz', { config: { public: true, probe: true }, schema: { hide: true } }, async () => {
+    // Ready means able to serve: the database answers within the acquire bound.
+    if (!(await databaseReady(pool, config.database.acquireTimeoutMs))) throw new Problem('unavailable', 'The database cannot be reached');
+    return { status: 'ok' };
+  });
   app.get('/docs', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
 
   return app;

@@ -4,7 +4,6 @@ import { createServiceClient, serviceClientOptions } from '../../activities/serv
 import { prepareDatabase, runProcess } from '../../platform/bootstrap';
 import { createPool } from '../../platform/db/pool';
 import { connectClient } from '../../platform/temporal-connection';
-import { idempotencyMigrations } from '../../platform/idempotency/plugin';
 import { buildApiApp, checkoutApiMigrations, serviceLookups } from './app';
 import { TemporalGateway } from './temporal-gateway';
 
@@ -14,7 +13,7 @@ runProcess({
     const pool = createPool(config.databaseUrls.checkout, 20, config.database.acquireTimeoutMs);
     let connection: Connection | undefined;
     try {
-      await prepareDatabase(config.databaseUrls.checkout, pool, [idempotencyMigrations, checkoutApiMigrations], log);
+      await prepareDatabase(config.databaseUrls.checkout, pool, [checkoutApiMigrations], log);
       connection = await connectClient(config);
       const client = new Client({ connection, namespace: config.temporal.namespace });
       const services = createServiceClient(serviceClientOptions(config));
@@ -27,7 +26,8 @@ runProcess({
       await app.listen({ port: config.ports.api, host: config.host });
       const temporal = connection;
       return {
-        // Requests in flight (a `Prefer: wait` included) finish before Temporal and the pool go.
+        // Requests in flight (a `Prefer: wait` included) and the outcome recorder finish before
+        // Temporal and the pool go.
         shutdown: async () => {
           await app.close();
           await temporal.close();

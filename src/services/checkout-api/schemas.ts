@@ -34,7 +34,10 @@ export const checkoutResource = {
   type: 'object',
   properties: {
     id: { type: 'string' },
-    status: { enum: ['pending', 'charging', 'ordering', 'notifying', 'completed', 'compensating', 'failed'] },
+    status: {
+      enum: ['pending', 'charging', 'ordering', 'notifying', 'completed', 'compensating', 'failed', 'terminated'],
+      description: '`terminated`: the run was ended from outside (an operator) before its own end; see failure',
+    },
     amount: { type: 'integer', description: 'total in minor units' },
     currency: { type: 'string' },
     customerId: { type: 'string' },
@@ -75,9 +78,9 @@ export const createCheckoutSchema = {
   headers: idempotencyKeyHeader,
   body: checkoutRequestSchema,
   response: {
-    200: { description: 'Replayed or waited on: failed', ...checkoutResource },
+    200: { description: 'Waited on (Prefer: wait): failed, or terminated', ...checkoutResource },
     201: { description: 'Waited on (Prefer: wait): completed', ...checkoutResource },
-    202: { description: 'Accepted: the saga is running', ...checkoutResource },
+    202: { description: 'Accepted (or, for the same key again, the checkout as it stands): the saga is running', ...checkoutResource },
     '4xx': problem,
   },
 } as const;
@@ -115,4 +118,15 @@ export const createRefundSchema = {
   params: idParams,
   body: checkoutRefundRequestSchema,
   response: { 201: refundResource, 202: refundResource, '4xx': problem },
+} as const;
+
+export const getRefundSchema = {
+  summary: 'Read a refund of a checkout',
+  tags: ['refunds'],
+  params: {
+    type: 'object',
+    required: ['id', 'refundId'],
+    properties: { ...idParams.properties, refundId: { type: 'string', pattern: '^rfd_[0-9a-f]{40}$' } },
+  },
+  response: { 200: refundResource, '4xx': problem },
 } as const;

@@ -1,31 +1,53 @@
 /**
- * Everything the checkout API asks of Temporal: start a checkout or refund workflow so that
- * a duplicate never starts a second run, read a checkout's state, wait for a terminal state.
+ * Everything the checkout API asks of Temporal: start a checkout or refund workflow so that a
+ * duplicate never starts a second run, read where a run stands, and wait for its end.
+ *
+ * Waiting is Temporal's own long poll on the run's result (no query loop: a query of an open run
+ * is a workflow task on a worker), and costs the API no database connection.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type Client,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-} from '@temporalio/client';
+import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { formatMoney } from '../../saga/money';
-import { TERMINAL_STATUSES, type CheckoutInput, type CheckoutState, type RefundInput, type RefundState } from '../../saga/types';
+import type { CheckoutInput, CheckoutState, RefundInput, RefundState } from '../../saga/types';
 import type { checkoutWorkflow } from '../../workflows/checkout';
 import type { refundWorkflow } from '../../workflows/refund';
 import { checkoutSearchAttributes, MerchantId } from '../../workflows/search-attributes';
+import type { CheckoutOutcome } from './store';
 
+/** A checkout's state as Temporal has it now; `final` once the run has ended. */
 export interface CheckoutSnapshot {
-  state: CheckoutState;
+  state: CheckoutOutcome;
   runId: string | null;
+  final: boolean;
 }
 
 /**
  * A duplicate start must never create a second run: while a run is open the server hands back
- * the existing one (USE_EXISTING); once it closed, it refuses the id (REJECT_DUPLICATE) and we
- * read the closed run instead. The API's own Postgres record decides idempotency for the
- * client; these options keep the guarantee even if that record were lost.
+ * the existing one (USE_EXISTING); once it closed, it refuses the id (REJECT_DUPLICATE). The API's
+ * own record decides whether to start at all (src/services/checkout-api/store.ts); these options
+ * keep two concurrent first requests, or a start retried after a lost reply, on one run.
  */
 const SINGLE_RUN = { workflowIdConflictPolicy: 'USE_EXISTING', workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
+
+const CLOSED_ABNORMALLY = new Set(['TERMINATED', 'TIMED_OUT', 'FAILED', 'CANCELLED']);
+
+/**
+ * The outcome of a run that was ended from outside before it reached its own end: the state it
+ * had reached, marked `terminated`, saying what that means for the customer's money.
+ */
+function interrupted(state: CheckoutState, how: string): CheckoutOutcome {
+  const leftBehind = [state.chargeId && `charge ${state.chargeId}`, state.orderId && `order ${state.orderId}`].filter(Boolean);
+  return {
+    ...state,
+    status: 'terminated',
+    failure: {
+      code: 'run-terminated',
+      message:
+        `The workflow run was ${how.toLowerCase().replace('_', ' ')} while the checkout was ${state.status}; ` +
+        (leftBehind.length ? `${leftBehind.join(' and ')} may be left behind: see docs/operations.md` : 'nothing had been charged'),
+    },
+  };
+}
 
 export class TemporalGateway {
   constructor(
@@ -33,7 +55,7 @@ export class TemporalGateway {
     private readonly taskQueue: string,
   ) {}
 
-  /** Starts (or finds) the checkout run; returns its run id when the run is still open. */
+  /** Starts (or finds) the checkout run; its run id, or null when a closed run already had the id. */
   async startCheckout(input: CheckoutInput): Promise<string | null> {
     try {
       const handle = await this.client.workflow.start<typeof checkoutWorkflow>('checkoutWorkflow', {
@@ -52,50 +74,103 @@ export class TemporalGateway {
     }
   }
 
-  /** The checkout's current state, or null when Temporal no longer knows the run. */
+  /**
+   * The checkout as it stands: the result of an ended run, the `getState` query of an open one,
+   * the last state (marked `terminated`) of one ended from outside; null when Temporal does not
+   * know the run (never started, or forgotten after its retention).
+   */
   async readCheckout(checkoutId: string): Promise<CheckoutSnapshot | null> {
     const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
     try {
       const description = await handle.describe();
-      const state =
-        description.status.name === 'COMPLETED'
-          ? await handle.result()
-          : await handle.query<CheckoutState>('getState');
-      return { state, runId: description.runId };
+      const status = description.status.name;
+      const runId = description.runId;
+      if (status === 'COMPLETED') return { state: await handle.result(), runId, final: true };
+      if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
+        return { state: await handle.query<CheckoutState>('getState'), runId, final: false };
+      }
+      if (CLOSED_ABNORMALLY.has(status)) {
+        // A closed run still answers queries (a worker replays it): the state it had reached.
+        const last = await this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId, runId).query<CheckoutState>('getState');
+        return { state: interrupted(last, status), runId, final: true };
+      }
+      return { state: await handle.query<CheckoutState>('getState'), runId, final: false };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return null;
       throw err;
     }
   }
 
-  /** Polls until the checkout is terminal or `ms` passed; returns the last state seen. */
+  /**
+   * Waits up to `ms` for the run to end, on its result (followed across continue-as-new); then, if
+   * it is still open, reads where it stands. Null when Temporal does not know the run.
+   */
   async waitForCheckout(checkoutId: string, ms: number): Promise<CheckoutSnapshot | null> {
-    const deadline = Date.now() + ms;
-    for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
-      const snapshot = await this.readCheckout(checkoutId);
-      if (!snapshot || TERMINAL_STATUSES.includes(snapshot.state.status) || Date.now() + pause > deadline) return snapshot;
-      await sleep(pause, undefined, { ref: false });
+    const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
+    try {
+      const state = await this.resultWithin(() => handle.result(), ms);
+      if (state) return { state, runId: null, final: true };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      // Ended from outside (terminated, timed out): read what it had reached.
+      if (!(err instanceof WorkflowFailedError)) throw err;
+    }
+    return this.readCheckout(checkoutId);
+  }
+
+  /**
+   * A run's result if it ends within `ms`, else null. The long poll behind it is cancelled when
+   * the time is up, so a client that stops waiting leaves no request running behind it.
+   */
+  private async resultWithin<T>(result: () => Promise<T>, ms: number): Promise<T | null> {
+    const abort = new AbortController();
+    try {
+      return await Promise.race([
+        this.client.withAbortSignal(abort.signal, result),
+        sleep(ms, null, { signal: abort.signal, ref: false }),
+      ]);
+    } finally {
+      abort.abort();
     }
   }
 
-  /** Starts (or finds) a refund run and waits up to `ms` for its outcome. */
-  async refund(input: RefundInput, ms: number): Promise<RefundState | null> {
-    let handle;
+  /** Starts (or finds) the refund run. */
+  async startRefund(input: RefundInput): Promise<void> {
     try {
-      handle = await this.client.workflow.start<typeof refundWorkflow>('refundWorkflow', {
+      await this.client.workflow.start<typeof refundWorkflow>('refundWorkflow', {
         ...SINGLE_RUN,
         taskQueue: this.taskQueue,
         workflowId: input.refundId,
         args: [input],
-        staticSummary: `Refund ${input.amount} (minor units) of checkout ${input.checkoutId}`,
+        staticSummary: `Refund ${input.currency ? formatMoney(input.amount, input.currency) : `${input.amount} (minor units)`} of checkout ${input.checkoutId}`,
         typedSearchAttributes: [{ key: MerchantId, value: input.merchantId }],
       });
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      handle = this.client.workflow.getHandle<typeof refundWorkflow>(input.refundId);
     }
-    // Unref'd: a pending wait must not keep a shutting-down API alive.
-    const timeout = sleep(ms, null, { ref: false });
-    return Promise.race([handle.result(), timeout]);
+  }
+
+  /** The refund's result once its run ended, waiting up to `ms`; null while it runs or when Temporal does not know it. */
+  async refundResult(refundId: string, ms: number): Promise<RefundState | null> {
+    const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
+    try {
+      return await this.resultWithin(() => handle.result(), ms);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /** The refund as it stands, without waiting: its result once ended, else its `getState` query. */
+  async readRefund(refundId: string): Promise<{ state: RefundState; final: boolean } | null> {
+    const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
+    try {
+      const { status } = await handle.describe();
+      if (status.name === 'COMPLETED') return { state: await handle.result(), final: true };
+      return { state: await handle.query<RefundState>('getState'), final: false };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
   }
 }
