@@ -5,12 +5,13 @@ import { prepareDatabase, runProcess } from '../../platform/bootstrap';
 import { createPool } from '../../platform/db/pool';
 import { connectClient } from '../../platform/temporal-connection';
 import { buildApiApp, checkoutApiMigrations, serviceLookups } from './app';
+import { CHECKOUT_POOL_SIZE } from './store';
 import { TemporalGateway } from './temporal-gateway';
 
 runProcess({
   name: 'checkout-api',
   async start(config, log) {
-    const pool = createPool(config.databaseUrls.checkout, 20, config.database.acquireTimeoutMs);
+    const pool = createPool(config.databaseUrls.checkout, CHECKOUT_POOL_SIZE, config.database.acquireTimeoutMs);
     let connection: Connection | undefined;
     try {
       await prepareDatabase(config.databaseUrls.checkout, pool, [checkoutApiMigrations], log);

@@ -12,6 +12,12 @@ import type { Pool } from 'pg';
 import type { CheckoutInput, CheckoutState, RefundState } from '../../saga/types';
 
 /**
+ * Connections of the API's pool. Enough for the short statements of many concurrent requests;
+ * no request holds one while it waits, so load beyond it queues briefly, then answers 503.
+ */
+export const CHECKOUT_POOL_SIZE = 20;
+
+/**
  * What `GET /checkouts/{id}` shows: the saga's state, or — set by the API, never by the workflow —
  * `terminated` when the run was ended from outside (an operator's terminate, a timeout) before it
  * reached its own end; effects it made may be left behind (docs/operations.md).

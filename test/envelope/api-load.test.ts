@@ -1,0 +1,162 @@
+/**
+ * The checkout API past the default pool size (docs/api.md#idempotency): many clients waiting on
+ * checkouts at once, bursts of refunds, duplicates arriving while the first request waits, and a
+ * run ended from outside. The API runs with its production pool (CHECKOUT_POOL_SIZE connections)
+ * on real Postgres and the real Temporal dev server with the real workflows; the services are the
+ * in-memory fakes, each call taking a little time so that runs overlap as under real load.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { createActivities } from '../../src/activities';
+import { loadConfig } from '../../src/platform/config';
+import { createPool } from '../../src/platform/db/pool';
+import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
+import { CHECKOUT_POOL_SIZE } from '../../src/services/checkout-api/store';
+import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
+import { sampleCheckoutRequest } from '../../tools/support/samples';
+import { freshDatabase } from '../support/db';
+import { eventually } from '../support/eventually';
+import { createFakeServices, type FakeServices } from '../support/fake-services';
+import { connectClient, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
+
+const API_KEY = 'sk_test_load';
+let migrated: Pool;
+let pool: Pool;
+let app: FastifyInstance;
+let base: string;
+let client: Client;
+let closeClient: () => Promise<void>;
+let worker: RunningWorker;
+let services: FakeServices;
+let seq = 0;
+const newKey = () => `load-${Date.now()}-${seq++}`;
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+  ms: number;
+}
+
+async function call(method: string, path: string, opts: { key?: string; body?: unknown; prefer?: string } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` };
+  if (opts.key) headers['idempotency-key'] = opts.key;
+  if (opts.prefer) headers.prefer = opts.prefer;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const started = performance.now();
+  const res = await fetch(`${base}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined, ms: performance.now() - started };
+}
+
+/** `total` calls of `fn`, `concurrency` in flight at any time. */
+async function burst<T>(total: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const i = next++;
+        results[i] = await fn(i);
+      }
+    }),
+  );
+  return results;
+}
+
+beforeAll(async () => {
+  let url: string;
+  ({ pool: migrated, url } = await freshDatabase('api_load', [checkoutApiMigrations]));
+  const config = loadConfig({ ...process.env, API_KEYS: `${API_KEY}:merchant_load`, LOG_LEVEL: 'warn', CHECKOUT_OUTCOME_SWEEP_MS: '200' });
+  pool = createPool(url, CHECKOUT_POOL_SIZE, config.database.acquireTimeoutMs);
+  ({ client, close: closeClient } = await connectClient());
+  services = createFakeServices({ latencyMs: 100 });
+  const taskQueue = uniqueTaskQueue('api-load');
+  worker = await startWorker(taskQueue, createActivities({ services }));
+  app = await buildApiApp({ config, pool, temporal: new TemporalGateway(client, taskQueue), ...serviceLookups(services) });
+  base = await app.listen({ port: 0, host: '127.0.0.1' });
+}, 120_000);
+
+afterAll(async () => {
+  await app?.close();
+  await worker?.stop();
+  await closeClient?.();
+  await pool?.end();
+  await migrated?.end();
+});
+
+describe.each([40, 100])('200 checkouts, %i clients waiting at once', (concurrency) => {
+  test('every one completes, each charged once; a GET during the burst answers within a second', async () => {
+    const done = await call('POST', '/checkouts', { key: newKey(), body: sampleCheckoutRequest(), prefer: 'wait=30' });
+    expect(done.status).toBe(201);
+
+    const gets: Answer[] = [];
+    let bursting = true;
+    const probing = (async () => {
+      while (bursting) {
+        gets.push(await call('GET', `/checkouts/${done.body.id}`));
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const answers = await burst(200, concurrency, () =>
+      call('POST', '/checkouts', { key: newKey(), body: sampleCheckoutRequest(), prefer: 'wait=30' }),
+    );
+    bursting = false;
+    await probing;
+
+    expect(answers.map((a) => a.status)).toEqual(Array(200).fill(201));
+    expect(new Set(answers.map((a) => a.body.id)).size).toBe(200);
+    for (const a of answers) expect(services.count(`payment POST /charges ${a.body.id}:charge`)).toBe(1);
+    expect(gets.length).toBeGreaterThan(0);
+    expect(gets.map((g) => g.status)).toEqual(gets.map(() => 200));
+    expect(Math.max(...gets.map((g) => g.ms))).toBeLessThan(1_000);
+    // Nothing was left holding a connection: the pool is idle again.
+    await eventually(() => pool.idleCount === pool.totalCount);
+  }, 240_000);
+});
+
+test('100 concurrent refund requests, most for checkouts that do not exist, all get an answer', async () => {
+  const real = await call('POST', '/checkouts', { key: newKey(), body: sampleCheckoutRequest(), prefer: 'wait=30' });
+  const answers = await Promise.all(
+    Array.from({ length: 100 }, (_, i) =>
+      i % 10 === 0
+        ? call('POST', `/checkouts/${real.body.id}/refunds`, { key: newKey(), body: { amount: 100 } })
+        : call('POST', `/checkouts/chk_${randomBytes(20).toString('hex')}/refunds`, { key: newKey(), body: { amount: 100 } }),
+    ),
+  );
+  const statuses = answers.map((a) => a.status);
+  expect(statuses.filter((s) => s === 404)).toHaveLength(90);
+  // Ten refunds of 1.00 against a charge of 39.98: every one fits.
+  expect(statuses.filter((s) => s === 201)).toHaveLength(10);
+}, 120_000);
+
+test('a duplicate sent while the first request waits gets the checkout as it stands, never 409', async () => {
+  const key = newKey();
+  const body = sampleCheckoutRequest();
+  const first = call('POST', '/checkouts', { key, body, prefer: 'wait=30' });
+  await new Promise((r) => setTimeout(r, 150)); // the first is recorded and waiting
+  const [plain, waiting] = await Promise.all([
+    call('POST', '/checkouts', { key, body }),
+    call('POST', '/checkouts', { key, body, prefer: 'wait=30' }),
+  ]);
+  const original = await first;
+  expect([original.status, original.body.status]).toEqual([201, 'completed']);
+  expect([plain.status, plain.headers.get('idempotent-replayed'), plain.body.id]).toEqual([202, 'true', original.body.id]);
+  expect([waiting.status, waiting.headers.get('idempotent-replayed'), waiting.body.status]).toEqual([201, 'true', 'completed']);
+  expect(services.count(`payment POST /charges ${original.body.id}:charge`)).toBe(1);
+}, 60_000);
+
+test('a run an operator terminates shows as terminated, saying what may be left behind', async () => {
+  const created = await call('POST', '/checkouts', { key: newKey(), body: sampleCheckoutRequest() });
+  await eventually(() => services.count(`payment POST /charges ${created.body.id}:charge`) === 1);
+  await client.workflow.getHandle(created.body.id).terminate('operator: testing');
+  const res = await eventually(async () => {
+    const read = await call('GET', `/checkouts/${created.body.id}`);
+    return read.body.status === 'terminated' ? read : null;
+  });
+  expect(res.body.failure).toMatchObject({ code: 'run-terminated', message: expect.stringMatching(/charge ch_\d+ may be left behind/) });
+  const recorded = await eventually(async () => (await pool.query('SELECT final_state FROM checkouts WHERE id = $1', [created.body.id])).rows[0]?.final_state);
+  expect(recorded.status).toBe('terminated');
+}, 60_000);
