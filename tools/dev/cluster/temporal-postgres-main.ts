@@ -8,7 +8,7 @@
  */
 import path from 'node:path';
 import { loadConfig } from '../../../src/platform/config';
-import { startEmbeddedPostgres } from '../postgres';
+import { exitWithPostmaster, startEmbeddedPostgres } from '../postgres';
 import { handleShutdown } from '../../../src/platform/bootstrap';
 
 async function main(): Promise<void> {
@@ -19,7 +19,8 @@ async function main(): Promise<void> {
     port: config.ports.temporalPostgres,
     log: (line) => console.log(line),
   });
-  handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
+  const control = handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
+  exitWithPostmaster(postgres, () => control.stopping, console.error);
   console.log(`Postgres ready: ${postgres.url}`);
 }
 
