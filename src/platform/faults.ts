@@ -1,5 +1,5 @@
 /**
- * Fault injection (SPEC §6): makes a service misbehave the ways a network and a crash do, so
+ * Fault injection (docs/api.md#faults): makes a service misbehave the ways a network and a crash do, so
  * chaos runs can prove the saga's at-most-once guarantees. Off unless `FAULTS` is set.
  *
  * Spec grammar, comma-separated: `point:before=P`, `point:after=P`, `point:delay=MS[@P]`,

@@ -12,7 +12,7 @@ import type { Failure } from './types';
 
 /**
  * Answers after which retrying the same request can never succeed, and nothing took effect
- * (SPEC §4: business errors are stored and replayed like a success). Also the activities'
+ * (docs/api.md#idempotency: business errors are stored and replayed like a success). Also the activities'
  * `nonRetryableErrorTypes`, so a retry policy never re-sends them even if a failure was
  * mis-flagged.
  */

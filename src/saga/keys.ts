@@ -23,7 +23,7 @@ export type Compensation = (typeof COMPENSATIONS)[number];
 
 export type KeyName = SagaStep | Compensation;
 
-/** Longest key the services accept (SPEC §3: 1–255 printable ASCII). */
+/** Longest key the services accept (docs/api.md#idempotency: 1–255 printable ASCII). */
 export const MAX_KEY_LENGTH = 255;
 
 /** Digest of length-prefixed parts, so ("a:b","c") and ("a","b:c") never collide. */

@@ -40,7 +40,7 @@ export function isTerminal(status: CheckoutStatus): boolean {
   return TRANSITIONS[status].length === 0;
 }
 
-/** The compensation that undoes each forward step; `notify` has none (SPEC §1). */
+/** The compensation that undoes each forward step; `notify` has none (docs/api.md#saga). */
 export const COMPENSATION_OF: Readonly<Record<SagaStep, Compensation | null>> = {
   charge: 'charge.refund',
   order: 'order.cancel',

@@ -1,6 +1,6 @@
 /**
  * The worker process: runs the checkout and refund workflows and their activities on the
- * `checkout` task queue (SPEC §2), on the one process bootstrap (src/platform/bootstrap.ts).
+ * `checkout` task queue (docs/api.md#processes), on the one process bootstrap (src/platform/bootstrap.ts).
  * Its shutdown is `worker.shutdown()`: polling stops, running activities get the grace time to
  * finish (an activity's HTTP call is bounded by HTTP_TIMEOUT_MS, well inside it), then the
  * connection closes.

@@ -37,7 +37,7 @@ export const COMPENSATION_ROUND: ActivityOptions = {
   retry: { ...retry, maximumAttempts: COMPENSATION_ATTEMPTS_PER_ROUND },
 };
 
-/** Handing the confirmation e-mail to the outbox: retried until the service takes it (SPEC §1). */
+/** Handing the confirmation e-mail to the outbox: retried until the service takes it (docs/api.md#saga). */
 export const NOTIFICATION_SEND: ActivityOptions = {
   startToCloseTimeout: '10s',
   retry, // no maximumAttempts: unlimited

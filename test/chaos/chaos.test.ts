@@ -1,7 +1,7 @@
 /**
  * A small chaos run inside `npm test` (the large one is `npm run chaos`, see docs/chaos-run.md):
- * every SPEC §5 trigger, duplicate and concurrent resubmissions, 20 % faults of every kind on
- * every service, SIGKILLs of random processes and a Temporal restart; then the SPEC §7 audit
+ * every test trigger (docs/api.md#test-triggers), duplicate and concurrent resubmissions, 20 % faults of every kind on
+ * every service, SIGKILLs of random processes and a Temporal restart; then the audit of docs/api.md#invariants
  * must find nothing.
  */
 import { formatAuditReport } from '../../tools/audit/report';

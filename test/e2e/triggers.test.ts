@@ -1,7 +1,7 @@
 /**
  * End to end through every process (API, worker, payment, order, notification, mailbox) over
  * real HTTP, real Postgres, the real Temporal dev server and real SMTP: one test per trigger
- * of SPEC §5, each checked at the services themselves, not only at the API.
+ * of docs/api.md#test-triggers, each checked at the services themselves, not only at the API.
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';

@@ -133,19 +133,26 @@ test('100 concurrent refund requests, most for checkouts that do not exist, all 
 }, 120_000);
 
 test('a duplicate sent while the first request waits gets the checkout as it stands, never 409', async () => {
-  const key = newKey();
-  const body = sampleCheckoutRequest();
-  const first = call('POST', '/checkouts', { key, body, prefer: 'wait=30' });
-  await new Promise((r) => setTimeout(r, 150)); // the first is recorded and waiting
-  const [plain, waiting] = await Promise.all([
-    call('POST', '/checkouts', { key, body }),
-    call('POST', '/checkouts', { key, body, prefer: 'wait=30' }),
-  ]);
-  const original = await first;
-  expect([original.status, original.body.status]).toEqual([201, 'completed']);
-  expect([plain.status, plain.headers.get('idempotent-replayed'), plain.body.id]).toEqual([202, 'true', original.body.id]);
-  expect([waiting.status, waiting.headers.get('idempotent-replayed'), waiting.body.status]).toEqual([201, 'true', 'completed']);
-  expect(services.count(`payment POST /charges ${original.body.id}:charge`)).toBe(1);
+  // A run that takes longer than a duplicate would once wait for a lease (IDEMPOTENCY_WAIT_MS, 5 s).
+  services.latencyMs = 2_500;
+  try {
+    const key = newKey();
+    const body = sampleCheckoutRequest();
+    const first = call('POST', '/checkouts', { key, body, prefer: 'wait=30' });
+    await new Promise((r) => setTimeout(r, 300)); // the first is recorded and waiting
+    const [plain, waiting] = await Promise.all([
+      call('POST', '/checkouts', { key, body }),
+      call('POST', '/checkouts', { key, body, prefer: 'wait=30' }),
+    ]);
+    const original = await first;
+    expect([original.status, original.body.status]).toEqual([201, 'completed']);
+    expect([plain.status, plain.headers.get('idempotent-replayed'), plain.body.id]).toEqual([202, 'true', original.body.id]);
+    expect(plain.ms).toBeLessThan(5_000);
+    expect([waiting.status, waiting.headers.get('idempotent-replayed'), waiting.body.status]).toEqual([201, 'true', 'completed']);
+    expect(services.count(`payment POST /charges ${original.body.id}:charge`)).toBe(1);
+  } finally {
+    services.latencyMs = 100;
+  }
 }, 60_000);
 
 test('a run an operator terminates shows as terminated, saying what may be left behind', async () => {

@@ -1,5 +1,5 @@
 /**
- * The idempotency plugin against real Postgres over real HTTP: one test per row of SPEC §4,
+ * The idempotency plugin against real Postgres over real HTTP: one test per row of docs/api.md#idempotency (at the services),
  * then the concurrency and isolation properties the issue names.
  */
 import type { FastifyInstance } from 'fastify';
@@ -40,7 +40,7 @@ afterAll(async () => {
   await pool.end();
 });
 
-describe('SPEC §4, row by row', () => {
+describe('docs/api.md#idempotency at the services, row by row', () => {
   test('no key → 400 problem, nothing stored', async () => {
     const res = await post(undefined, { name: 'a' });
     expect(res.status).toBe(400);

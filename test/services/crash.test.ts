@@ -1,5 +1,5 @@
 /**
- * SPEC §4 "holder crashed mid-request" and §6 "survive kill -9", on a real payment process:
+ * docs/api.md#idempotency "a holder that crashed mid-request" and docs/api.md#faults "survive kill -9", on a real payment process:
  * the process is SIGKILLed while its charge is inside the idempotent transaction, and the
  * retry under the same key, on a restarted process, captures the charge exactly once.
  *

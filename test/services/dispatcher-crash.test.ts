@@ -1,5 +1,5 @@
 /**
- * The one duplicate the outbox allows (SPEC §7): a notification process killed after the SMTP
+ * The one duplicate the outbox allows (docs/api.md#invariants): a notification process killed after the SMTP
  * server accepted a message and before the row was marked sent. On restart the row is still
  * pending, so the message goes out again, with the SAME Message-ID, which is how the mailbox
  * (and the audit) recognise and count the copy.

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 fault injection on a real service: `before` fails with no effect and no claimed key;
+ * Fault injection (docs/api.md#faults) on a real service: `before` fails with no effect and no claimed key;
  * `after` commits the effect and stores the answer, then loses the reply, so the retry
  * replays it; `delay` answers late with the effect already committed.
  */

@@ -1,6 +1,6 @@
 /**
- * The order service over real HTTP and real Postgres: atomic stock reservation, SPEC §5's
- * out-of-stock trigger, cancellation releasing stock exactly once, no oversell under contention.
+ * The order service over real HTTP and real Postgres: atomic stock reservation, the
+ * out-of-stock trigger (docs/api.md#test-triggers), cancellation releasing stock exactly once, no oversell under contention.
  */
 import { buildApp, migrations } from '../../src/services/order/app';
 import { count, newKey, startService, type RunningService } from './support';

@@ -1,5 +1,5 @@
 /**
- * The payment service over real HTTP and real Postgres: SPEC §5 test cards, refunds bounded
+ * The payment service over real HTTP and real Postgres: the test cards (docs/api.md#test-triggers), refunds bounded
  * by the charge under concurrency, tenancy, and the service-token gate.
  */
 import { buildApp, migrations } from '../../src/services/payment/app';

@@ -11,6 +11,8 @@ export interface FakeServices extends ServiceClient {
   /** Every mutating call, in order: `payment POST /charges <key>`. */
   calls: string[];
   count(prefix: string): number;
+  /** How long every mutating call takes, changeable between tests. */
+  latencyMs: number;
 }
 
 export interface FakeServiceOptions {
@@ -55,12 +57,13 @@ export function createFakeServices(options: FakeServiceOptions = {}): FakeServic
   return {
     calls,
     count: (prefix) => calls.filter((c) => c.startsWith(prefix)).length,
+    latencyMs: options.latencyMs ?? 0,
     async call<T>(service: ServiceName, req: ServiceRequest): Promise<T> {
       if (req.method === 'GET') {
         if (service === 'payment') return charges.get(req.path.split('/')[2]!) as T;
         return { id: req.path.split('/')[2], status: 'sent', attempts: 1 } as T;
       }
-      if (options.latencyMs) await new Promise((resolve) => setTimeout(resolve, options.latencyMs));
+      if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
       // Deduplicate by key exactly as the real services do, so a retried activity is one effect.
       const scoped = `${req.tenantId} ${req.idempotencyKey}`;
       if (!responses.has(scoped)) {

@@ -1,4 +1,4 @@
-/** The SPEC §7 audit judged on hand-made rows: a clean world passes, each kind of breakage is caught. */
+/** The audit of docs/api.md#invariants judged on hand-made rows: a clean world passes, each kind of breakage is caught. */
 import { auditInvariants, parseEffectKey } from '../../tools/audit/invariants';
 import { formatAuditReport } from '../../tools/audit/report';
 import type { AuditInput, InvariantId } from '../../tools/audit/types';
@@ -12,7 +12,7 @@ const REFUNDED = 'chk_0004'; // completed, then partly refunded by the merchant
 const RFD = 'rfd_00aa';
 const T0 = Date.UTC(2026, 10, 29, 12);
 
-/** A consistent run: one of each SPEC §5 outcome, every effect where it belongs. */
+/** A consistent run: one of each test-trigger outcome (docs/api.md#test-triggers), every effect where it belongs. */
 function cleanWorld(): AuditInput {
   return {
     checkouts: [

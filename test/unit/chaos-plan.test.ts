@@ -11,7 +11,7 @@ describe('planCheckouts', () => {
     expect(planCheckouts({ checkouts: 400, seed: 4 })).not.toEqual(plan);
   });
 
-  test('mixes every SPEC §5 trigger, each with its input', () => {
+  test('mixes every test trigger (docs/api.md#test-triggers), each with its input', () => {
     for (const s of SCENARIOS) expect(plan.filter((p) => p.scenario === s).length).toBeGreaterThan(20);
     for (const p of plan) {
       expect(p.body.paymentMethod).toBe(

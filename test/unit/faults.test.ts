@@ -3,7 +3,7 @@ import { faultPlanner, parseFaults } from '../../src/platform/faults';
 import { mulberry32 } from '../../src/platform/random';
 
 describe('parseFaults', () => {
-  test('the SPEC §6 example', () => {
+  test('the docs/api.md#faults example', () => {
     expect(parseFaults('charge:before=0.1,charge:after=0.2,order:delay=3000@0.05')).toEqual([
       { point: 'charge', kind: 'before', probability: 0.1, delayMs: 0 },
       { point: 'charge', kind: 'after', probability: 0.2, delayMs: 0 },

@@ -1,6 +1,6 @@
 /**
  * In-memory stand-ins for the payment, order and notification services, shaped as the
- * saga's activities. They follow the contract the real services keep (SPEC §4, §5):
+ * saga's activities. They follow the contract the real services keep (docs/api.md#idempotency, #test-triggers):
  * - the same idempotency key replays the stored answer, business rejections included;
  * - a lookup (`lookupCharge`, `lookupOrder`) returns a key's stored answer, and fences a key that
  *   never ran: every later call under it is refused with `idempotency-key-fenced`;

@@ -1,5 +1,5 @@
 /**
- * The SPEC §7 invariants as a pure function: rows in, counts and violations out.
+ * The invariants of docs/api.md#invariants as a pure function: rows in, counts and violations out.
  *
  * Effects are joined to checkouts by the Idempotency-Key recorded on every effect row, never by
  * the ids the workflow remembers: the audit must catch exactly the effects the workflow does not

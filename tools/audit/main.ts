@@ -1,5 +1,5 @@
 /**
- * `npm run audit`: checks every SPEC §7 invariant over the whole database set of the configured
+ * `npm run audit`: checks every invariant of docs/api.md#invariants over the whole database set of the configured
  * system (the same env as `npm start`: DATA_DIR, DATABASE_URL or *_DATABASE_URL, TEMPORAL_ADDRESS,
  * MAILBOX_URL), prints one row per invariant and exits 1 on any violation (2 if it could not
  * read the system at all).

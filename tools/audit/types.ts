@@ -1,5 +1,5 @@
 /**
- * The facts the audit works on (SPEC §7): plain rows read from every service database, the
+ * The facts the audit works on (docs/api.md#invariants): plain rows read from every service database, the
  * checkout API's database, Temporal and the mailbox. Collecting them is I/O (`collect.ts`);
  * judging them is pure (`invariants.ts`), so the judgement is unit-tested with hand-made rows.
  */
@@ -100,7 +100,7 @@ export type InvariantId =
 
 export interface InvariantResult {
   id: InvariantId;
-  /** The SPEC §7 item it belongs to, e.g. `7.1`; `extra` for checks a payments engineer adds. */
+  /** The item of docs/api.md#invariants it belongs to, e.g. `7.1`; `extra` for checks a payments engineer adds. */
   spec: string;
   title: string;
   /** How many subjects (checkouts or rows) were checked. */
@@ -123,7 +123,7 @@ export interface AuditReport {
   violations: Violation[];
   /**
    * Second (third, …) copies of a Message-ID at the mailbox: possible only when the dispatcher
-   * dies between SMTP acceptance and recording it; reported, not a violation (SPEC §7.1).
+   * dies between SMTP acceptance and recording it; reported, not a violation (docs/api.md#invariants, 7.1).
    */
   duplicateMessageCopies: { checkoutId: string; messageId: string; copies: number }[];
   ok: boolean;

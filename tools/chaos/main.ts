@@ -4,7 +4,7 @@
  * Starts a complete, private system on free ports (embedded Postgres, a persistent Temporal dev
  * server, mailbox, three services with FAULTS, worker, API), drives the checkouts through the
  * API while SIGKILLing every process at planned moments and restarting Temporal once, waits for
- * all checkouts to finish (bounded), audits SPEC §7 and prints one summary. Exit 1 on any
+ * all checkouts to finish (bounded), audits docs/api.md#invariants and prints one summary. Exit 1 on any
  * violation. Options:
  *   --checkouts N       checkouts to drive (default 200)
  *   --fault-rate R      chance of a fault per service request, split before/after/delay (default 0.2)

@@ -8,7 +8,7 @@ import { mulberry32 } from '../../src/platform/random';
 import type { ProcessName } from '../dev/processes';
 import type { LineItem } from '../../src/saga/types';
 
-/** The SPEC §5 triggers, one scenario each. */
+/** The test triggers (docs/api.md#test-triggers), one scenario each. */
 export const SCENARIOS = ['ok', 'declined', 'insufficient-funds', 'out-of-stock', 'bounce'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 

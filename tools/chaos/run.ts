@@ -51,7 +51,7 @@ export interface CheckoutOutcome {
   retries: number;
   /** Answers marked `Idempotent-Replayed: true`. */
   replays: number;
-  /** Two answers for one key naming different checkouts: a second workflow (SPEC §3 forbids it). */
+  /** Two answers for one key naming different checkouts: a second workflow (docs/api.md#idempotency forbids it). */
   divergent: boolean;
   /** A 4xx other than the expected ones for the same key (e.g. 422 for an identical body). */
   rejected: string | null;

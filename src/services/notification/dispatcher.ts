@@ -4,7 +4,7 @@
  * The row stays locked (FOR UPDATE SKIP LOCKED) while it is being sent, and its new state
  * commits right after the SMTP server's answer. A crash in between leaves the row pending and
  * it is sent again: at-least-once delivery, made recognisable by the Message-ID that is the
- * same on every copy (SPEC §7 counts such copies separately).
+ * same on every copy (docs/api.md#invariants counts such copies separately).
  *
  * Failures are retried with exponential backoff and jitter; after `maxAttempts` the row is
  * dead-lettered (status `dead`) for an operator. A hard bounce (5xx) is retried like any other

@@ -1,5 +1,5 @@
 /**
- * The order service (SPEC §4, §5): orders that reserve stock atomically, cancellations that
+ * The order service (docs/api.md#order-service, #test-triggers): orders that reserve stock atomically, cancellations that
  * release it exactly once.
  */
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The payment service (SPEC §4, §5): charges captured at once against simulated test cards,
+ * The payment service (docs/api.md#payment-service, #test-triggers): charges captured at once against simulated test cards,
  * partial refunds that never add up past the charge.
  */
 import path from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * The simulated card processor (SPEC §5): deterministic test tokens in place of a network.
+ * The simulated card processor (docs/api.md#test-triggers): deterministic test tokens in place of a network.
  * A token is a credential: it is never logged and never stored; a charge keeps only the brand.
  */
 import { Problem } from '../../platform/http/problem';

@@ -1,8 +1,8 @@
 /**
- * The development mailbox (SPEC §2): an SMTP sink that records every message it accepts and
+ * The development mailbox (docs/api.md#processes): an SMTP sink that records every message it accepts and
  * lists them over HTTP, so the audit can count confirmation e-mails by Message-ID.
  * Recipients at `@bounce.test` are refused with 550, as a real server refuses an unknown user,
- * which makes every send to them fail (SPEC §5).
+ * which makes every send to them fail (docs/api.md#test-triggers).
  */
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';

@@ -6,7 +6,7 @@ CREATE TABLE stock (
 );
 
 -- Demo catalogue: plenty of SKU-1..SKU-5, a scarce SKU-LOW for contention tests, and
--- OUT-OF-STOCK, the SPEC §5 trigger, with none at all.
+-- OUT-OF-STOCK, the test trigger (docs/api.md#test-triggers), with none at all.
 INSERT INTO stock (sku, available) VALUES
   ('SKU-1', 1000000), ('SKU-2', 1000000), ('SKU-3', 1000000), ('SKU-4', 1000000), ('SKU-5', 1000000),
   ('SKU-LOW', 10),
