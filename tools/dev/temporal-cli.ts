@@ -67,7 +67,17 @@ export async function downloadWithSdk(dir: string, log: (m: string) => void): Pr
 
 const officialDownload: BinaryStep = {
   name: OFFICIAL_DOWNLOAD,
-  run: ({ binDir, log }) => downloadWithSdk(path.join(path.dirname(binDir), 'download'), log),
+  // Copied into the cache like every other step's binary, so the next start finds it there
+  // instead of asking the SDK (and its throwaway dev server) again.
+  async run({ binDir, target, log }) {
+    const downloaded = await downloadWithSdk(path.join(path.dirname(binDir), 'download'), log);
+    const partial = `${target}.partial`;
+    fs.copyFileSync(downloaded, partial);
+    fs.chmodSync(partial, 0o755);
+    fs.renameSync(partial, target);
+    log(`installed ${target}`);
+    return target;
+  },
 };
 
 export const TEMPORAL_CLI: BinarySpec = {
