@@ -84,10 +84,12 @@ function scan(file: string, text: string): Hit[] {
     const at = `${file}:${i + 1}`;
     for (const needle of FORBIDDEN) if (line.includes(needle)) hits.push({ at, problem: `names "${needle}"` });
 
+    const linked = new Set<string>();
     if (isMarkdown) {
       for (const [, link] of line.matchAll(MD_LINK)) {
         if (/^[a-z][a-z0-9+.-]*:/i.test(link!)) continue; // https:, mailto:
         const target = link!.startsWith('#') ? `${file}${link}` : path.posix.normalize(path.posix.join(path.posix.dirname(file), link!));
+        linked.add(target);
         const broken = brokenTarget(target);
         if (broken) hits.push({ at, problem: `link ${link}: ${broken}` });
       }
@@ -98,6 +100,7 @@ function scan(file: string, text: string): Hit[] {
     for (const [, file, anchor] of prose.matchAll(CITED_PATH)) cited.set(file! + (anchor ?? ''), file!);
     for (const [, file, anchor] of line.matchAll(CITED_DOC)) cited.set(file! + (anchor ?? ''), file!);
     for (const target of cited.keys()) {
+      if (linked.has(target)) continue; // judged as a link already
       const broken = brokenTarget(target);
       if (broken) hits.push({ at, problem: `cites ${target}: ${broken}` });
     }
