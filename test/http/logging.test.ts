@@ -6,6 +6,7 @@
 import { PassThrough } from 'node:stream';
 import { loadConfig } from '../../src/platform/config';
 import { createBaseApp } from '../../src/platform/http/base-app';
+import { sdkLogger } from '../../src/platform/http/logging';
 import metrics from '../../src/platform/http/metrics';
 
 async function appLogging(level: string, nodeEnv: string | undefined): Promise<string[]> {
@@ -65,4 +66,34 @@ test('LOG_FORMAT overrides the NODE_ENV default; anything else is a configuratio
   expect(loadConfig({ NODE_ENV: 'production', LOG_FORMAT: 'pretty' }).logFormat).toBe('pretty');
   expect(loadConfig({ LOG_FORMAT: 'json' }).logFormat).toBe('json');
   expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow(/LOG_FORMAT must be json or pretty/);
+});
+
+describe("the worker's SDK logger", () => {
+  function sdkLines(level: string, json: boolean, write: (logger: ReturnType<typeof sdkLogger>) => void): string[] {
+    const out = new PassThrough();
+    const lines: string[] = [];
+    out.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
+    write(sdkLogger({ level, json, name: 'worker', destination: out }));
+    return lines;
+  }
+  const bundlerStats = 'asset workflow-bundle.js 1.89 MiB [emitted]\nruntime modules 587 bytes\nwebpack compiled successfully';
+
+  test('development: one readable line per event, the bundler statistics folded, debug lines hidden', () => {
+    const lines = sdkLines('info', false, (log) => {
+      log.info('Worker state changed', { sdkComponent: 'worker', state: 'RUNNING' });
+      log.info(bundlerStats, { sdkComponent: 'worker' });
+      log.debug('poll', { sdkComponent: 'worker' });
+      log.warn('activity failed', { error: new Error('boom'), attempt: 2n });
+    });
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  Worker state changed sdkComponent=worker state=RUNNING$/);
+    expect(lines[1]).toMatch(/INFO  asset workflow-bundle\.js 1\.89 MiB \[emitted\] \(\+2 lines at debug\)/);
+    expect(lines[2]).toMatch(/WARN  activity failed .*attempt=2/);
+    expect(lines.join('\n')).not.toMatch(/poll|webpack compiled/);
+  });
+
+  test('production: one JSON record per line, the whole message kept', () => {
+    const lines = sdkLines('info', true, (log) => log.info(bundlerStats, { taskQueue: 'checkout' }));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, name: 'worker', msg: bundlerStats, taskQueue: 'checkout' });
+  });
 });

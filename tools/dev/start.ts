@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { handleShutdown } from '../../src/platform/bootstrap';
-import { DEV_API_KEY, loadConfig, portEnv, withDatabase, type Config } from '../../src/platform/config';
+import { BIND_ENV, DEV_API_KEY, isWildcard, listenerOf, loadConfig, localAddress, portEnv, withDatabase, type Config, type Listener } from '../../src/platform/config';
 import { describeExit, spawnChild, type ChildHandle } from './child';
 import { PidDir, runs } from './leftovers';
 import { ensureDatabases, stopLeftoverPostgres } from './postgres';
@@ -25,7 +25,9 @@ import { TEMPORAL_SERVICES } from './cluster/temporal-cluster';
 import { TEMPORAL_SERVER_VERSION } from './cluster/binaries';
 import { locateTemporalCli } from './temporal-cli';
 import { configuredDevServer, startTemporalServer, waitForTemporal } from './temporal-server';
+import { configSecrets, redactSecrets, redactUrl } from './redact';
 import { freePort, portFree } from './wait';
+import { writeWorkflowBundle } from './workflow-bundle';
 
 const CLUSTER = process.argv.includes('--cluster');
 const CLUSTER_INFRA = ['temporal-postgres', ...TEMPORAL_SERVICES.map((s) => `temporal-${s}`), 'temporal-ui'];
@@ -33,16 +35,22 @@ const NAME_WIDTH = Math.max(...[...PROCESSES.map((p) => p.name), 'postgres', 'te
 const COLORS = [36, 33, 35, 32, 34, 96, 93, 95];
 const useColor = process.stdout.isTTY === true;
 
+/**
+ * Secrets of the configuration (set once it is loaded): nothing the supervisor prints carries one,
+ * whoever wrote the line (a child's error message included), nor a password in a URL.
+ */
+let secrets: string[] = [];
+
 /** Prints `name | line` for one source of output, colour-coded on a terminal. */
 function prefixer(name: string, index: number): (line: string) => void {
   const label = name.padEnd(NAME_WIDTH);
   const prefix = useColor ? `\x1b[${COLORS[index % COLORS.length]}m${label} |\x1b[0m ` : `${label} | `;
-  return (line) => process.stdout.write(`${prefix}${line}\n`);
+  return (line) => process.stdout.write(`${prefix}${redactSecrets(line, secrets)}\n`);
 }
 const say = prefixer('start', 7);
 
 function shout(message: string): void {
-  const text = `!!! ${message}`;
+  const text = `!!! ${redactSecrets(message, secrets)}`;
   process.stderr.write(`\n${useColor ? `\x1b[1;31m${text}\x1b[0m` : text}\n\n`);
 }
 
@@ -78,21 +86,62 @@ async function waitForPorts(config: Config): Promise<void> {
   if (config.temporal.embedded) names.push('temporal', 'temporalUi');
   if (config.embeddedPostgres) names.push('postgres');
   if (CLUSTER) names.push('apiReplica', 'temporalPostgres');
-  const ports = names.map((n) => config.ports[n]);
   const deadline = Date.now() + 5_000;
-  let taken = ports;
+  let taken = names;
   while (taken.length && Date.now() < deadline) {
-    taken = (await Promise.all(taken.map(async (p) => ((await portFree(config.host, p)) ? 0 : p)))).filter(Boolean);
+    taken = (await Promise.all(taken.map(async (p) => ((await portFree(config.binds[listenerOf(p)], config.ports[p])) ? undefined : p)))).filter(
+      (p): p is keyof Config['ports'] => p !== undefined,
+    );
     if (taken.length) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 /** The embedded Postgres takes "5432 or a free port" (docs/api.md#processes): a taken default port moves, an explicit one does not. */
 async function choosePostgresPort(config: Config): Promise<Record<string, string>> {
-  if (!config.embeddedPostgres || process.env[portEnv('postgres')] || (await portFree(config.host, config.ports.postgres))) return {};
-  const port = await freePort(config.host);
+  if (!config.embeddedPostgres || process.env[portEnv('postgres')] || (await portFree(config.binds.postgres, config.ports.postgres))) return {};
+  const port = await freePort(config.binds.postgres);
   say(`port ${config.ports.postgres} is taken; the embedded Postgres uses ${port}`);
   return { [portEnv('postgres')]: String(port) };
+}
+
+/** Writes a file only this user can read: created 0600, and an existing one chmodded first. */
+function writePrivate(file: string, text: string): void {
+  if (fs.existsSync(file)) fs.chmodSync(file, 0o600);
+  fs.writeFileSync(file, text, { mode: 0o600 });
+}
+
+const PUBLIC_BY_DESIGN: readonly Listener[] = ['api', 'temporalUi'];
+const LISTENER_NAMES: Record<Listener, string> = {
+  api: 'the checkout API',
+  temporalUi: 'the Temporal Web UI',
+  temporal: "Temporal's gRPC (no authentication)",
+  payment: 'the payment service',
+  order: 'the order service',
+  notification: 'the notification service',
+  mailbox: 'the mailbox',
+  worker: "the worker's metrics",
+  postgres: 'Postgres',
+  temporalPostgres: "Temporal's Postgres",
+};
+
+/**
+ * The listeners of this run bound to something other than loopback ("API_HOST=0.0.0.0 (the
+ * checkout API)"); an internal one is also said loudly, as it was asked for one by one.
+ */
+function exposedListeners(config: Config): string[] {
+  const used: Listener[] = ['api', 'payment', 'order', 'notification', 'mailbox', 'worker'];
+  if (config.temporal.embedded) used.push('temporal', 'temporalUi');
+  if (config.embeddedPostgres) used.push('postgres');
+  if (CLUSTER) used.push('temporalPostgres');
+  const loopback = (h: string) => h === 'localhost' || h === '::1' || h.startsWith('127.');
+  return used
+    .filter((l) => !loopback(config.binds[l]))
+    .map((l) => {
+      const bind = config.binds[l];
+      if (!PUBLIC_BY_DESIGN.includes(l)) say(`${BIND_ENV[l]}=${bind}: ${LISTENER_NAMES[l]} listens ${isWildcard(bind) ? 'on every interface' : `on ${bind}`}, beyond this machine`);
+      const variable = l === 'api' && !process.env[BIND_ENV.api] ? 'HOST' : BIND_ENV[l];
+      return `${variable}=${bind} (${LISTENER_NAMES[l]})`;
+    });
 }
 
 function curlExample(config: Config, apiKey: string): string {
@@ -132,7 +181,7 @@ async function startTemporal(config: Config, env: NodeJS.ProcessEnv, track: (chi
     return config.temporal.uiUrl;
   }
   const cliPath = await locateTemporalCli({ cliPath: config.temporal.cliPath, log: say });
-  if (!(await portFree(config.host, config.ports.temporal))) {
+  if (!(await portFree(config.binds.temporal, config.ports.temporal))) {
     throw new Error(
       `port ${config.ports.temporal} (Temporal gRPC) is taken; set ${portEnv('temporal')}/${portEnv('temporalUi')} or stop what uses it`,
     );
@@ -166,7 +215,10 @@ async function startPostgres(config: Config, env: NodeJS.ProcessEnv, track: (chi
 async function main(): Promise<void> {
   const started = Date.now();
   let config = loadConfig();
+  secrets = configSecrets(config);
   fs.mkdirSync(config.dataDir, { recursive: true });
+  // Only this user reads what the supervisor writes (a state file left by an older run included).
+  if (fs.existsSync(config.stateFile)) fs.chmodSync(config.stateFile, 0o600);
   const pids = new PidDir(path.join(config.dataDir, 'pids'));
   await claimDataDir(config, pids);
 
@@ -214,8 +266,14 @@ async function main(): Promise<void> {
   try {
     // Settled, not Promise.all: if one fails, the other must have finished starting (and been
     // tracked) before shutdown, or it would be left running.
-    const [pg, temporal] = await Promise.allSettled([startPostgres(config, childEnv, track), startTemporal(config, childEnv, track)]);
-    rethrowFailures([pg, temporal]);
+    // The workflow bundle is built once, meanwhile, for every worker (no webpack at each
+    // worker's start, and none of its output in the terminal).
+    const bundling = childEnv.WORKFLOW_BUNDLE_PATH
+      ? Promise.resolve(childEnv.WORKFLOW_BUNDLE_PATH)
+      : writeWorkflowBundle(path.join(config.dataDir, 'workflow-bundle.js'));
+    const [pg, temporal, bundle] = await Promise.allSettled([startPostgres(config, childEnv, track), startTemporal(config, childEnv, track), bundling]);
+    rethrowFailures([pg, temporal, bundle]);
+    childEnv.WORKFLOW_BUNDLE_PATH = (bundle as PromiseFulfilledResult<string>).value;
     const temporalUi = (temporal as PromiseFulfilledResult<string>).value;
     say(`Postgres and Temporal ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
@@ -228,7 +286,7 @@ async function main(): Promise<void> {
     children.forEach(watch);
 
     const apiKey = config.apiKeys.has(DEV_API_KEY) ? DEV_API_KEY : '<one of your API_KEYS>';
-    const replicaUrl = `http://${config.host}:${config.ports.apiReplica}`;
+    const replicaUrl = `http://${localAddress(config, 'apiReplica')}`;
     const facts = {
       topology: CLUSTER ? 'cluster' : 'development',
       apiUrl: config.apiUrl,
@@ -238,14 +296,17 @@ async function main(): Promise<void> {
       temporalAddress: config.temporal.address,
       mailboxUrl: config.mailboxUrl,
       apiKey,
-      databaseUrl: withDatabase(config.databaseUrls.checkout, 'postgres'),
+      // The password stays out: dev Postgres is postgres/postgres, any other is the operator's own.
+      databaseUrl: redactUrl(withDatabase(config.databaseUrls.checkout, 'postgres')),
       curl: curlExample(config, apiKey),
       supervisorPid: process.pid,
       processes: Object.fromEntries(children.map((c) => [c.name, c.pid])),
       readyInMs: Date.now() - started,
     };
-    fs.writeFileSync(config.stateFile, `${JSON.stringify(facts, null, 2)}\n`);
+    writePrivate(config.stateFile, `${redactSecrets(JSON.stringify(facts, null, 2), secrets)}\n`);
+    const exposed = exposedListeners(config);
     process.stdout.write(
+      redactSecrets(
       [
         '',
         `checkout-saga is ready (${(facts.readyInMs / 1000).toFixed(1)} s) — Ctrl-C stops everything`,
@@ -261,11 +322,14 @@ async function main(): Promise<void> {
         `  Mailbox       ${facts.mailboxUrl}`,
         `  API key       ${apiKey}`,
         `  State file    ${config.stateFile}`,
+        ...(exposed.length ? [`  Beyond loopback: ${exposed.join(', ')}`] : []),
         '',
         '  Start a checkout:',
         facts.curl.replace(/^/gm, '    '),
         '',
       ].join('\n') + '\n',
+      secrets,
+      ),
     );
   } catch (err) {
     shout(`start failed: ${(err as Error).message}`);

@@ -90,3 +90,36 @@ export function logRequests(app: FastifyInstance): void {
     else request.log.info(line, 'request');
   });
 }
+
+const SDK_LEVELS = { TRACE: 10, DEBUG: 20, INFO: 30, WARN: 40, ERROR: 50 } as const;
+type SdkLevel = keyof typeof SDK_LEVELS;
+
+/**
+ * The Temporal SDK's logger for the worker (its own lines, its workflows' and activities'), in
+ * the same two formats as the HTTP processes: one JSON record per line, or one readable line.
+ * A message over several lines (the bundler's statistics) shows its first line; the rest only
+ * at debug level.
+ */
+export function sdkLogger(opts: LoggingOptions): import('@temporalio/common').Logger {
+  const threshold = SDK_LEVELS[(opts.level.toUpperCase() as SdkLevel)] ?? SDK_LEVELS.INFO;
+  const out = opts.destination ?? process.stdout;
+  const log = (level: SdkLevel, message: string, meta: Record<string | symbol, unknown> = {}) => {
+    if (SDK_LEVELS[level] < threshold) return;
+    const fields = Object.fromEntries(
+      Object.entries(meta).map(([k, v]) => [k, v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : v]),
+    );
+    const [first, ...rest] = message.split('\n');
+    const msg = opts.json || threshold <= SDK_LEVELS.DEBUG || rest.length === 0 ? message : `${first} (+${rest.length} lines at debug)`;
+    const record = { level: SDK_LEVELS[level], time: Date.now(), name: opts.name, msg, ...fields };
+    const safe = (_key: string, value: unknown) => (typeof value === 'bigint' ? value.toString() : value);
+    out.write(`${opts.json ? JSON.stringify(record, safe) : prettyLine(JSON.parse(JSON.stringify(record, safe)) as Record<string, unknown>)}\n`);
+  };
+  return {
+    log: (level, message, meta) => log(level, message, meta),
+    trace: (message, meta) => log('TRACE', message, meta),
+    debug: (message, meta) => log('DEBUG', message, meta),
+    info: (message, meta) => log('INFO', message, meta),
+    warn: (message, meta) => log('WARN', message, meta),
+    error: (message, meta) => log('ERROR', message, meta),
+  };
+}
