@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/platform/config';
 import { checkoutIdFor } from '../../src/saga/keys';
 import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
 import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
+import { apiCaller } from '../support/api-client';
 import { freshDatabase } from '../support/db';
 import { eventually } from '../support/eventually';
 import { createFakeServices, type FakeServices } from '../support/fake-services';
@@ -31,16 +32,7 @@ let seq = 0;
 const newKey = () => `api-${Date.now()}-${seq++}`;
 const checkout = sampleCheckoutRequest;
 
-async function call(method: string, path: string, opts: { key?: string; apiKey?: string | null; body?: unknown; prefer?: string } = {}) {
-  const headers: Record<string, string> = {};
-  if (opts.apiKey !== null) headers.authorization = `Bearer ${opts.apiKey ?? KEY_A}`;
-  if (opts.key !== undefined) headers['idempotency-key'] = opts.key;
-  if (opts.prefer) headers.prefer = opts.prefer;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
+const call = apiCaller(() => base, KEY_A);
 
 const runsOf = (workflowId: string, opts?: { expectSome: boolean }) => countRuns(client, `WorkflowId = '${workflowId}'`, opts);
 

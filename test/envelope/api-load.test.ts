@@ -16,6 +16,7 @@ import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/se
 import { CHECKOUT_POOL_SIZE } from '../../src/services/checkout-api/store';
 import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
+import { apiCaller, type ApiAnswer } from '../support/api-client';
 import { freshDatabase } from '../support/db';
 import { eventually } from '../support/eventually';
 import { createFakeServices, type FakeServices } from '../support/fake-services';
@@ -33,23 +34,7 @@ let services: FakeServices;
 let seq = 0;
 const newKey = () => `load-${Date.now()}-${seq++}`;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-  ms: number;
-}
-
-async function call(method: string, path: string, opts: { key?: string; body?: unknown; prefer?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` };
-  if (opts.key) headers['idempotency-key'] = opts.key;
-  if (opts.prefer) headers.prefer = opts.prefer;
-  if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const started = performance.now();
-  const res = await fetch(`${base}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined, ms: performance.now() - started };
-}
+const call = apiCaller(() => base, API_KEY);
 
 /** `total` calls of `fn`, `concurrency` in flight at any time. */
 async function burst<T>(total: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
@@ -92,7 +77,7 @@ describe.each([40, 100])('200 checkouts, %i clients waiting at once', (concurren
     const done = await call('POST', '/checkouts', { key: newKey(), body: sampleCheckoutRequest(), prefer: 'wait=30' });
     expect(done.status).toBe(201);
 
-    const gets: Answer[] = [];
+    const gets: ApiAnswer[] = [];
     let bursting = true;
     const probing = (async () => {
       while (bursting) {

@@ -12,6 +12,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Pool } from 'pg';
 import type { TemporalGateway } from './temporal-gateway';
 import * as store from './store';
+import type { CheckoutOutcome } from './store';
 
 /** Runs looked at per sweep and in parallel: a sweep stays short however many are open. */
 const SWEEP_BATCH = 50;
@@ -25,6 +26,8 @@ export interface OutcomeRecorderOptions {
   intervalMs: number;
   retentionMs: number;
   log: FastifyBaseLogger;
+  /** Called for each outcome this recorder recorded (not for one a request recorded first). */
+  recorded?: (outcome: CheckoutOutcome) => void;
 }
 
 export class OutcomeRecorder {
@@ -66,37 +69,47 @@ export class OutcomeRecorder {
     return recorded;
   }
 
-  private async recordCheckouts(): Promise<number> {
+  private recordCheckouts(): Promise<number> {
     const { pool, temporal } = this.options;
-    const due = await store.claimUnfinishedCheckouts(pool, SWEEP_BATCH);
-    const ended = await inParallel(due, async ({ id }) => {
-      const snapshot = await temporal.readCheckout(id);
-      if (!snapshot?.final) return false;
-      await store.recordCheckoutOutcome(pool, id, snapshot.state);
-      return true;
-    });
-    return ended.filter(Boolean).length;
+    return recordEnded(
+      () => store.claimUnfinishedCheckouts(pool, SWEEP_BATCH),
+      (id) => temporal.readCheckout(id),
+      async (id, state) => {
+        if (await store.recordCheckoutOutcome(pool, id, state)) this.options.recorded?.(state);
+      },
+    );
   }
 
-  private async recordRefunds(): Promise<number> {
+  private recordRefunds(): Promise<number> {
     const { pool, temporal } = this.options;
-    const due = await store.claimUnfinishedRefunds(pool, SWEEP_BATCH);
-    const ended = await inParallel(due, async ({ id }) => {
-      const refund = await temporal.readRefund(id);
-      if (!refund?.final) return false;
-      await store.recordRefundResult(pool, id, refund.state);
-      return true;
-    });
-    return ended.filter(Boolean).length;
+    return recordEnded(
+      () => store.claimUnfinishedRefunds(pool, SWEEP_BATCH),
+      (id) => temporal.readRefund(id),
+      (id, state) => store.recordRefundResult(pool, id, state),
+    );
   }
 }
 
-/** `fn` over `items`, at most PARALLEL_READS at a time; a failing item counts as not ended. */
-async function inParallel<T>(items: T[], fn: (item: T) => Promise<boolean>): Promise<boolean[]> {
-  const results: boolean[] = [];
-  for (let i = 0; i < items.length; i += PARALLEL_READS) {
-    const settled = await Promise.allSettled(items.slice(i, i + PARALLEL_READS).map(fn));
-    results.push(...settled.map((s) => s.status === 'fulfilled' && s.value));
+/**
+ * Claims the due records, reads each run (at most PARALLEL_READS at a time) and records the state
+ * of those that ended; a read that fails counts as not ended (the record is due again later).
+ */
+async function recordEnded<S>(
+  claim: () => Promise<{ id: string }[]>,
+  read: (id: string) => Promise<{ state: S; final: boolean } | null>,
+  record: (id: string, state: S) => Promise<unknown>,
+): Promise<number> {
+  const due = await claim();
+  let ended = 0;
+  for (let i = 0; i < due.length; i += PARALLEL_READS) {
+    await Promise.allSettled(
+      due.slice(i, i + PARALLEL_READS).map(async ({ id }) => {
+        const run = await read(id);
+        if (!run?.final) return;
+        await record(id, run.state);
+        ended++;
+      }),
+    );
   }
-  return results;
+  return ended;
 }
