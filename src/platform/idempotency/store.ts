@@ -52,30 +52,37 @@ interface RecordRow {
   response_body: string | null;
 }
 
+/**
+ * One round trip that inserts the key's row (tenant $1, key $2, then `columns` from `values`)
+ * unless the key has one, and reads the row that holds the key: `inserted` says whether this
+ * statement made it. The read sees the statement's snapshot, so a row a racing request commits a
+ * moment later can be missing; callers then try again.
+ */
+function insertOrRead(columns: string, values: string): string {
+  return `WITH ins AS (
+         INSERT INTO idempotency_keys (tenant, key, ${columns}) VALUES ($1, $2, ${values})
+         ON CONFLICT (tenant, key) DO NOTHING
+         RETURNING true AS inserted
+       )
+       SELECT (SELECT inserted FROM ins) AS inserted,
+              k.fingerprint, k.state, k.response_status, k.response_headers, k.response_body,
+              (extract(epoch FROM k.lease_expires_at - now()) * 1000)::int AS lease_ms_left
+         FROM (SELECT 1) AS one
+         LEFT JOIN idempotency_keys k ON k.tenant = $1 AND k.key = $2`;
+}
+
 const LOCK_NOT_AVAILABLE = '55P03';
 export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult> {
   const deadline = Date.now() + req.waitMs;
   let pollMs = 10;
   for (;;) {
     const owner = randomUUID();
-    // One round trip: claim the key, or read the record that holds it. The read sees the
-    // statement's snapshot, so a row committed by a racing request a moment later can be
-    // missing; the loop then simply tries again.
-    const { rows } = await pool.query<RecordRow & { claimed: boolean | null }>(
-      `WITH claim AS (
-         INSERT INTO idempotency_keys (tenant, key, fingerprint, state, owner, lease_expires_at)
-         VALUES ($1, $2, $3, 'in_flight', $4, now() + $5 * interval '1 millisecond')
-         ON CONFLICT (tenant, key) DO NOTHING
-         RETURNING true AS claimed
-       )
-       SELECT (SELECT claimed FROM claim) AS claimed,
-              k.fingerprint, k.state, k.response_status, k.response_headers, k.response_body,
-              (extract(epoch FROM k.lease_expires_at - now()) * 1000)::int AS lease_ms_left
-         FROM (SELECT 1) AS one
-         LEFT JOIN idempotency_keys k ON k.tenant = $1 AND k.key = $2`,
+    // One round trip: claim the key, or read the record that holds it.
+    const { rows } = await pool.query<RecordRow & { inserted: boolean | null }>(
+      insertOrRead("fingerprint, state, owner, lease_expires_at", "$3, 'in_flight', $4, now() + $5 * interval '1 millisecond'"),
       [req.tenant, req.key, req.fingerprint, owner, req.leaseMs],
     );
-    if (rows[0]?.claimed) return { kind: 'claimed', owner, takeover: false };
+    if (rows[0]?.inserted) return { kind: 'claimed', owner, takeover: false };
 
     const row = rows[0]?.fingerprint === null ? undefined : rows[0];
     if (row) {
@@ -216,22 +223,12 @@ export async function fence(pool: Pool, req: FenceRequest): Promise<FenceResult>
   const deadline = Date.now() + req.waitMs;
   let pollMs = 10;
   for (;;) {
-    const { rows } = await pool.query<RecordRow & { fenced: boolean | null }>(
-      `WITH fence AS (
-         INSERT INTO idempotency_keys (tenant, key, fingerprint, state, completed_at)
-         VALUES ($1, $2, '', 'fenced', now())
-         ON CONFLICT (tenant, key) DO NOTHING
-         RETURNING true AS fenced
-       )
-       SELECT (SELECT fenced FROM fence) AS fenced,
-              k.fingerprint, k.state, k.response_status, k.response_headers, k.response_body,
-              (extract(epoch FROM k.lease_expires_at - now()) * 1000)::int AS lease_ms_left
-         FROM (SELECT 1) AS one
-         LEFT JOIN idempotency_keys k ON k.tenant = $1 AND k.key = $2`,
+    const { rows } = await pool.query<RecordRow & { inserted: boolean | null }>(
+      insertOrRead('fingerprint, state, completed_at', "'', 'fenced', now()"),
       [req.tenant, req.key],
     );
     const row = rows[0];
-    if (row?.fenced || row?.state === 'fenced') return { kind: 'fenced' };
+    if (row?.inserted || row?.state === 'fenced') return { kind: 'fenced' };
     if (row?.state === 'done') return { kind: 'completed', response: storedResponse(row) };
     if (row?.state === 'in_flight') {
       const remaining = deadline - Date.now();
