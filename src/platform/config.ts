@@ -19,6 +19,17 @@ export interface Config {
   /** Folder for Postgres data, the Temporal SQLite file, logs and the state file. */
   dataDir: string;
   stateFile: string;
+  /**
+   * The address each listener binds (BIND_ENV). Every one is loopback unless set on its own: only
+   * the checkout API (API_HOST, or HOST) and the Temporal Web UI (TEMPORAL_UI_HOST) are meant to
+   * face a network; Temporal's gRPC (no authentication in development), the services, the mailbox
+   * and Postgres face one only when configured one by one.
+   */
+  binds: Record<Listener, string>;
+  /**
+   * @deprecated The loopback address, whatever the binds say: read `binds.<listener>` for where a
+   * listener binds, and the derived URLs (`apiUrl`, `serviceUrls`, …) to reach one.
+   */
   host: string;
   ports: {
     api: number;
@@ -144,6 +155,82 @@ export const DEV_API_KEY = 'sk_test_dev_merchant';
 export const DEV_MERCHANT = 'merchant_dev';
 const DEV_SERVICE_TOKEN = 'dev-service-token';
 
+/** The processes (and servers) that listen; the mailbox's HTTP and SMTP ports share its bind. */
+export type Listener =
+  | 'api'
+  | 'temporalUi'
+  | 'temporal'
+  | 'payment'
+  | 'order'
+  | 'notification'
+  | 'mailbox'
+  | 'postgres'
+  | 'temporalPostgres'
+  /** The worker's metrics endpoint (its only listener). */
+  | 'worker';
+
+/** Where every listener binds unless its own variable says otherwise. */
+export const LOOPBACK = '127.0.0.1';
+
+/**
+ * The one variable per listener that sets its bind address. `HOST`, the older single switch, is
+ * an alias of API_HOST only (API_HOST wins): it no longer moves anything else off loopback.
+ */
+export const BIND_ENV: Record<Listener, string> = {
+  api: 'API_HOST',
+  temporalUi: 'TEMPORAL_UI_HOST',
+  temporal: 'TEMPORAL_HOST',
+  payment: 'PAYMENT_HOST',
+  order: 'ORDER_HOST',
+  notification: 'NOTIFICATION_HOST',
+  mailbox: 'MAILBOX_HOST',
+  postgres: 'POSTGRES_HOST',
+  temporalPostgres: 'TEMPORAL_POSTGRES_HOST',
+  worker: 'WORKER_METRICS_HOST',
+};
+
+/** The listener behind a port: each port is named after its listener, but for these. */
+export function listenerOf(port: keyof Config['ports']): Listener {
+  const name: string = port;
+  if (name === 'apiReplica') return 'api';
+  if (name.startsWith('mailbox')) return 'mailbox';
+  if (name.startsWith('workerMetrics')) return 'worker';
+  return name as Listener;
+}
+
+function binds(env: NodeJS.ProcessEnv): Record<Listener, string> {
+  const out = {} as Record<Listener, string>;
+  for (const [listener, name] of Object.entries(BIND_ENV) as [Listener, string][]) {
+    const raw = env[name] || (listener === 'api' ? env.HOST : undefined) || LOOPBACK;
+    if (/[\s/@]/.test(raw)) throw new ConfigError(`${name} must be an address or host name to bind, got "${raw}"`);
+    out[listener] = raw;
+  }
+  return out;
+}
+
+/** True for a bind on every interface (0.0.0.0, ::), which a client on this machine reaches over loopback. */
+export function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/** The host a client on this machine uses for a listener bound to `bind`. */
+export function reachableHost(bind: string): string {
+  if (bind === '0.0.0.0') return LOOPBACK;
+  if (bind === '::' || bind === '[::]') return '::1';
+  return bind;
+}
+
+/** `host:port` by which a client on this machine reaches a listener bound to `bind` (IPv6 in brackets, as URLs want). */
+export function reachableAddress(bind: string, port: number): string {
+  const host = reachableHost(bind);
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+}
+
+/** `host:port` of a configured listener as a client on this machine reaches it. */
+export function localAddress(config: Pick<Config, 'binds' | 'ports'>, port: keyof Config['ports']): string {
+  return reachableAddress(config.binds[listenerOf(port)], config.ports[port]);
+}
+
 export const DEFAULT_PORTS: Config['ports'] = {
   api: 3000,
   payment: 3001,
@@ -234,35 +321,38 @@ function logFormat(env: NodeJS.ProcessEnv): Config['logFormat'] {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(env.DATA_DIR ?? path.join(__dirname, '..', '..', '.data'));
-  const host = env.HOST ?? '127.0.0.1';
   const ports = Object.fromEntries(
     (Object.keys(DEFAULT_PORTS) as (keyof Config['ports'])[]).map((k) => [k, int(env, PORT_ENV[k], DEFAULT_PORTS[k])]),
   ) as Config['ports'];
+  const bind = binds(env);
+  const at = (port: keyof Config['ports']) => localAddress({ binds: bind, ports }, port);
 
-  const local = (port: number) => `http://${host}:${port}`;
+  const local = (port: keyof Config['ports']) => `http://${at(port)}`;
   const serviceUrls: Record<ServiceName, string> = {
-    payment: env.PAYMENT_URL ?? local(ports.payment),
-    order: env.ORDER_URL ?? local(ports.order),
-    notification: env.NOTIFICATION_URL ?? local(ports.notification),
+    payment: env.PAYMENT_URL ?? local('payment'),
+    order: env.ORDER_URL ?? local('order'),
+    notification: env.NOTIFICATION_URL ?? local('notification'),
   };
 
   const embeddedPostgres = !env.DATABASE_URL && DATABASES.every((d) => !env[`${d.toUpperCase()}_DATABASE_URL`]);
-  const baseDbUrl = env.DATABASE_URL ?? `postgres://postgres:postgres@${host}:${ports.postgres}/postgres`;
+  const baseDbUrl = env.DATABASE_URL ?? `postgres://postgres:postgres@${at('postgres')}/postgres`;
   const databaseUrls = Object.fromEntries(
     DATABASES.map((d) => [d, env[`${d.toUpperCase()}_DATABASE_URL`] ?? withDatabase(baseDbUrl, `saga_${d}`)]),
   ) as Record<DatabaseName, string>;
 
-  const temporal = temporalConnection(env, `${host}:${ports.temporal}`);
-  const uiUrl = env.TEMPORAL_UI_URL ?? `http://localhost:${ports.temporalUi}`;
+  const temporal = temporalConnection(env, at('temporal'));
+  const uiHost = bind.temporalUi === LOOPBACK || isWildcard(bind.temporalUi) ? 'localhost' : at('temporalUi').replace(/:\d+$/, '');
+  const uiUrl = env.TEMPORAL_UI_URL ?? `http://${uiHost}:${ports.temporalUi}`;
 
   return {
     dataDir,
     stateFile: path.join(dataDir, 'state.json'),
-    host,
+    binds: bind,
+    host: LOOPBACK,
     ports,
     serviceUrls,
-    apiUrl: env.API_URL ?? local(ports.api),
-    mailboxUrl: env.MAILBOX_URL ?? local(ports.mailboxHttp),
+    apiUrl: env.API_URL ?? local('api'),
+    mailboxUrl: env.MAILBOX_URL ?? local('mailboxHttp'),
     databaseUrls,
     embeddedPostgres,
     database: { acquireTimeoutMs: Math.max(1, int(env, 'DB_ACQUIRE_TIMEOUT_MS', DEFAULT_DB_ACQUIRE_TIMEOUT_MS)) },
@@ -288,7 +378,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     serviceToken: env.SERVICE_TOKEN ?? DEV_SERVICE_TOKEN,
     apiKeys: parseApiKeys(env.API_KEYS ?? `${DEV_API_KEY}:${DEV_MERCHANT}`),
-    smtpUrl: env.SMTP_URL ?? `smtp://${host}:${ports.mailboxSmtp}`,
+    smtpUrl: env.SMTP_URL ?? `smtp://${at('mailboxSmtp')}`,
     faults: env.FAULTS ?? '',
     faultsSeed: int(env, 'FAULTS_SEED', 1),
     idempotency: {

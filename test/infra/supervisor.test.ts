@@ -1,52 +1,78 @@
 /**
  * `npm start` end to end: on free ports and a temp data folder (its own Postgres and Temporal,
  * not the harness's), it becomes ready, writes the state file, and a SIGINT leaves no process.
+ * Started with HOST=0.0.0.0, as an operator who wants the API reachable would: the API follows,
+ * every internal listener stays on loopback (issue 8, item 10), and no secret is printed or
+ * written.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_PORTS, portEnv } from '../../src/platform/config';
-import { spawnChild, type ChildHandle } from '../../tools/dev/child';
 import { isAlive } from '../../tools/dev/leftovers';
-import { ROOT } from '../../tools/dev/processes';
-import { freePorts } from '../../tools/dev/wait';
+import { postmasterPid, READY_LINE, spawnSupervisor, supervisorEnv, waitForLine, type Supervisor } from './supervisor-support';
 
 jest.setTimeout(150_000);
 
+const SERVICE_TOKEN = 'svc-token-never-printed-7f3a';
+/** scheme://user:password@ with a password that is not the mask. */
+const URL_WITH_PASSWORD = /:\/\/[^\s:/@]*:(?!\*\*\*@)[^\s@/]+@/;
+
 let dataDir: string;
-let supervisor: ChildHandle | undefined;
+let supervisor: Supervisor | undefined;
 afterAll(async () => {
-  await supervisor?.stop();
+  await supervisor?.child.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('npm start: ready banner and state file; SIGINT stops every process it started', async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-test-'));
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir };
-  // The harness's infrastructure is not the supervisor's: it must start its own.
-  for (const k of ['DATABASE_URL', 'TEMPORAL_ADDRESS']) delete env[k];
-  const names = Object.keys(DEFAULT_PORTS) as (keyof typeof DEFAULT_PORTS)[];
-  (await freePorts(names.length)).forEach((port, i) => (env[portEnv(names[i]!)] = String(port)));
+/** Local address of every TCP socket listening on `port` (IPv4 and IPv6), from /proc/net/tcp*. */
+function listeners(port: number): string[] {
+  const found: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (!local || state !== '0A' || parseInt(local.split(':')[1]!, 16) !== port) continue;
+      const hex = local.split(':')[0]!;
+      found.push(hex.length === 8 ? hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.') : hex === '0'.repeat(32) ? '::' : hex);
+    }
+  }
+  return found;
+}
 
-  supervisor = spawnChild('start', process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools', 'dev', 'start.ts')], { env, cwd: ROOT });
-  await Promise.race([
-    supervisor.waitForLine(/checkout-saga is ready/),
-    supervisor.exited.then(() => Promise.reject(new Error(`npm start exited:\n${supervisor!.tail().join('\n')}`))),
-  ]);
-  const state = JSON.parse(fs.readFileSync(path.join(dataDir, 'state.json'), 'utf8')) as {
-    apiUrl: string;
-    apiKey: string;
-    curl: string;
-    processes: Record<string, number>;
-  };
+test('npm start: ready banner and state file; HOST=0.0.0.0 moves only the API; no secret printed; SIGINT stops every process it started', async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'supervisor-test-'));
+  const env = await supervisorEnv(dataDir, { HOST: '0.0.0.0', SERVICE_TOKEN });
+  // A state file an older version left world-readable is made private too.
+  fs.writeFileSync(path.join(dataDir, 'state.json'), '{}\n', { mode: 0o644 });
+  fs.chmodSync(path.join(dataDir, 'state.json'), 0o644);
+
+  supervisor = spawnSupervisor(env);
+  await waitForLine(supervisor, READY_LINE);
+  const stateFile = path.join(dataDir, 'state.json');
+  const text = fs.readFileSync(stateFile, 'utf8');
+  const state = JSON.parse(text) as { apiUrl: string; apiKey: string; curl: string; databaseUrl: string; processes: Record<string, number> };
   expect(state.apiUrl).toBe(`http://127.0.0.1:${env.API_PORT}`);
   expect(state.curl).toContain('Idempotency-Key');
   expect(Object.keys(state.processes).sort()).toEqual(['api', 'mailbox', 'notification', 'order', 'payment', 'postgres', 'temporal', 'worker']);
-  const postmaster = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
 
-  process.kill(supervisor.pid, 'SIGINT'); // what npm forwards on Ctrl-C
-  await expect(supervisor.exited).resolves.toEqual({ code: 0, signal: null });
+  expect(fs.statSync(stateFile).mode & 0o777).toBe(0o600);
+  expect(state.databaseUrl).toBe(`postgres://postgres:***@127.0.0.1:${env.POSTGRES_PORT}/postgres`);
+  expect(text).not.toMatch(URL_WITH_PASSWORD);
+  const output = supervisor.output.join('\n');
+  expect(output).toMatch(/Postgres ready: postgres:\/\/postgres:\*\*\*@/);
+  expect(output).not.toMatch(URL_WITH_PASSWORD);
+  expect(output).not.toContain(SERVICE_TOKEN);
+  expect(output).toContain('Beyond loopback: HOST=0.0.0.0 (the checkout API)');
+
+  expect(listeners(Number(env.API_PORT))).toEqual(['0.0.0.0']);
+  for (const name of ['PAYMENT_PORT', 'ORDER_PORT', 'NOTIFICATION_PORT', 'MAILBOX_HTTP_PORT', 'MAILBOX_SMTP_PORT', 'POSTGRES_PORT', 'TEMPORAL_PORT', 'TEMPORAL_UI_PORT']) {
+    expect([name, listeners(Number(env[name]))]).toEqual([name, ['127.0.0.1']]);
+  }
+
+  const postmaster = postmasterPid(dataDir);
+  process.kill(supervisor.child.pid, 'SIGINT'); // what npm forwards on Ctrl-C
+  await expect(supervisor.child.exited).resolves.toEqual({ code: 0, signal: null });
+  const pids = [...Object.values(state.processes), postmaster];
   supervisor = undefined;
-  expect([...Object.values(state.processes), postmaster].filter(isAlive)).toEqual([]);
-  expect(fs.existsSync(path.join(dataDir, 'state.json'))).toBe(false);
+  expect(pids.filter(isAlive)).toEqual([]);
+  expect(fs.existsSync(stateFile)).toBe(false);
 });

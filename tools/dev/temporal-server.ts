@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
-import type { Config } from '../../src/platform/config';
+import { reachableAddress, type Config } from '../../src/platform/config';
 import { ensureTemporalSetup } from '../../src/temporal-setup/setup';
 import { describeExit, ExitedError, spawnChild, type ChildHandle } from './child';
 import { waitUntil } from './wait';
@@ -20,10 +20,13 @@ export const TUNED_SQLITE_PRAGMAS: Readonly<Record<string, string>> = { journal_
 
 export interface TemporalServerOptions {
   cliPath: string;
+  /** Where gRPC (and the server's HTTP API and metrics) bind. */
   host: string;
   port: number;
   /** Web UI port; omitted = headless (the test harness needs no UI). */
   uiPort?: number;
+  /** Where the Web UI binds; default `host`. */
+  uiHost?: string;
   namespace?: string;
   /** SQLite file for persistence across restarts; omitted = in memory. */
   dbFile?: string;
@@ -41,9 +44,10 @@ export interface TemporalServerOptions {
 export function configuredDevServer(config: Config, cliPath: string): TemporalServerOptions {
   return {
     cliPath,
-    host: config.host,
+    host: config.binds.temporal,
     port: config.ports.temporal,
     uiPort: config.ports.temporalUi,
+    uiHost: config.binds.temporalUi,
     namespace: config.temporal.namespace,
     dbFile: path.join(config.dataDir, 'temporal.sqlite'),
   };
@@ -63,6 +67,8 @@ export function devServerArgs(opts: TemporalServerOptions): string[] {
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   args.push('--namespace', opts.namespace ?? 'default', '--log-level', opts.logLevel ?? 'warn');
   for (const [k, v] of Object.entries(opts.pragmas ?? TUNED_SQLITE_PRAGMAS)) args.push('--sqlite-pragma', `${k}=${v}`);
+  // The UI follows --ip unless told otherwise: each binds where its own setting says.
+  if (opts.uiPort !== undefined && opts.uiHost) args.push('--ui-ip', opts.uiHost);
   return args;
 }
 
@@ -100,7 +106,7 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
     quietOnStop: true,
   });
   opts.onSpawn?.(child);
-  const address = `${opts.host}:${opts.port}`;
+  const address = reachableAddress(opts.host, opts.port);
   const died = child.exited.then((e) => {
     throw new ExitedError(`the Temporal dev server exited (${describeExit(e)}) before it was ready:\n${child.tail().join('\n')}`);
   });
@@ -112,7 +118,7 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
   }
   return {
     address,
-    uiUrl: opts.uiPort === undefined ? undefined : `http://${opts.host}:${opts.uiPort}`,
+    uiUrl: opts.uiPort === undefined ? undefined : `http://${reachableAddress(opts.uiHost ?? opts.host, opts.uiPort)}`,
     child,
     stop: async () => {
       await child.stop();

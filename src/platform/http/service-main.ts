@@ -26,7 +26,7 @@ export function runService(def: ServiceDefinition): void {
       try {
         await prepareDatabase(url, pool, [idempotencyMigrations, def.migrations], log);
         const app = await def.buildApp({ config, pool });
-        await app.listen({ host: config.host, port: config.ports[def.name] });
+        await app.listen({ host: config.binds[def.name], port: config.ports[def.name] });
         return {
           shutdown: async () => {
             await app.close();

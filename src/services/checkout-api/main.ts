@@ -24,7 +24,7 @@ runProcess({
         temporal: new TemporalGateway(client, config.temporal.taskQueue),
         ...serviceLookups(services),
       });
-      await app.listen({ port: config.ports.api, host: config.host });
+      await app.listen({ port: config.ports.api, host: config.binds.api });
       const temporal = connection;
       return {
         // Requests in flight (a `Prefer: wait` included) and the outcome recorder finish before

@@ -5,7 +5,7 @@
  * sweeps it after a killed run) like any other child.
  */
 import path from 'node:path';
-import type { Config } from '../../../src/platform/config';
+import { localAddress, type Config } from '../../../src/platform/config';
 import { describeExit, spawnChild, type ChildHandle } from '../child';
 import { POSTGRES_PASSWORD, POSTGRES_USER } from '../postgres';
 import { ROOT } from '../processes';
@@ -15,7 +15,7 @@ import { startTemporalCluster, type ClusterTls, type TemporalClusterOptions } fr
 export const TEMPORAL_POSTGRES_SCRIPT = path.join(ROOT, 'tools', 'dev', 'cluster', 'temporal-postgres-main.ts');
 
 export function temporalPostgresUrl(config: Config): string {
-  return `postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${config.host}:${config.ports.temporalPostgres}/postgres`;
+  return `postgres://${POSTGRES_USER}:${POSTGRES_PASSWORD}@${localAddress(config, 'temporalPostgres')}/postgres`;
 }
 
 /** Spawns Temporal's Postgres and resolves once it accepts connections. */
@@ -52,9 +52,10 @@ export async function clusterOptions(
   return {
     binaries: await locateClusterBinaries(config, hooks.log ?? (() => undefined), env),
     dir: path.join(config.dataDir, 'temporal-cluster'),
-    host: config.host,
+    host: config.binds.temporal,
     frontendPort: config.ports.temporal,
     uiPort: config.ports.temporalUi,
+    uiHost: config.binds.temporalUi,
     postgresUrl: temporalPostgresUrl(config),
     namespace: config.temporal.namespace,
     connection: config.temporal.connection,

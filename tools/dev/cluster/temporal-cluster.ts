@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ConnectionOptions } from '@temporalio/client';
 import { Client } from 'pg';
-import { withDatabase } from '../../../src/platform/config';
+import { reachableAddress, reachableHost, withDatabase } from '../../../src/platform/config';
 import { ensureDatabase } from '../../../src/platform/db/pool';
 import { runQuietly } from '../binaries';
 import { describeExit, ExitedError, spawnChild, type ChildHandle } from '../child';
@@ -41,10 +41,13 @@ export interface TemporalClusterOptions {
   binaries: ClusterBinaries;
   /** Folder for the generated configuration. */
   dir: string;
+  /** Where the four services bind (config.binds.temporal). */
   host: string;
   frontendPort: number;
   /** Web UI port; omitted = no UI. */
   uiPort?: number;
+  /** Where the Web UI binds (config.binds.temporalUi); default `host`. */
+  uiHost?: string;
   /** Any database URL of the Postgres server that holds Temporal's two databases. */
   postgresUrl: string;
   databases?: { main: string; visibility: string };
@@ -107,7 +110,7 @@ export function temporalServerConfig(opts: TemporalClusterOptions): Record<strin
       numHistoryShards: HISTORY_SHARDS,
       datastores: { 'postgres-default': datastore(databases.main, 20), 'postgres-visibility': datastore(databases.visibility, 10) },
     },
-    global: { membership: { maxJoinDuration: '30s', broadcastAddress: opts.host }, ...tls },
+    global: { membership: { maxJoinDuration: '30s', broadcastAddress: reachableHost(opts.host) }, ...tls },
     services: Object.fromEntries(
       TEMPORAL_SERVICES.map((s) => [s, { rpc: { ...ports[s], bindOnIP: opts.host } }]),
     ),
@@ -116,7 +119,7 @@ export function temporalServerConfig(opts: TemporalClusterOptions): Record<strin
       failoverVersionIncrement: 10,
       masterClusterName: 'active',
       currentClusterName: 'active',
-      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `${opts.host}:${opts.frontendPort}` } },
+      clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: reachableAddress(opts.host, opts.frontendPort) } },
     },
     dcRedirectionPolicy: { policy: 'noop' },
     archival: { history: { state: 'disabled' }, visibility: { state: 'disabled' } },
@@ -127,8 +130,8 @@ export function temporalServerConfig(opts: TemporalClusterOptions): Record<strin
 /** The Web UI server configuration. */
 export function uiServerConfig(opts: TemporalClusterOptions): Record<string, unknown> {
   return {
-    temporalGrpcAddress: `${opts.host}:${opts.frontendPort}`,
-    host: opts.host,
+    temporalGrpcAddress: reachableAddress(opts.host, opts.frontendPort),
+    host: opts.uiHost ?? opts.host,
     port: opts.uiPort,
     enableUi: true,
     defaultNamespace: opts.namespace,
@@ -227,7 +230,7 @@ export async function startTemporalUi(opts: TemporalClusterOptions): Promise<Chi
   const died = child.exited.then((e): never => {
     throw new ExitedError(`the Temporal Web UI server exited (${describeExit(e)}) before it was ready:\n${child.tail().join('\n')}`);
   });
-  await waitUntil(() => httpOk(`http://${opts.host}:${opts.uiPort}/`), { what: `the Temporal Web UI on port ${opts.uiPort}`, timeoutMs: 30_000, intervalMs: 200, abort: died });
+  await waitUntil(() => httpOk(`http://${reachableAddress(opts.uiHost ?? opts.host, opts.uiPort!)}/`), { what: `the Temporal Web UI on port ${opts.uiPort}`, timeoutMs: 30_000, intervalMs: 200, abort: died });
   return child;
 }
 
@@ -251,7 +254,7 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
       if (!(await portFree(opts.host, port))) busy.push(`${port} (${service})`);
     }
   }
-  if (opts.uiPort !== undefined && !(await portFree(opts.host, opts.uiPort))) busy.push(`${opts.uiPort} (Web UI)`);
+  if (opts.uiPort !== undefined && !(await portFree(opts.uiHost ?? opts.host, opts.uiPort))) busy.push(`${opts.uiPort} (Web UI)`);
   if (busy.length) throw new Error(`the Temporal cluster needs these ports, which are taken: ${busy.join(', ')}; set TEMPORAL_PORT / TEMPORAL_UI_PORT or stop what uses them`);
 
   await applyTemporalSchemas(opts.binaries.sqlTool, opts.postgresUrl, log, opts.databases);
@@ -280,8 +283,8 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
     throw err;
   }
   return {
-    address: `${opts.host}:${opts.frontendPort}`,
-    uiUrl: opts.uiPort === undefined ? undefined : `http://${opts.host}:${opts.uiPort}`,
+    address: reachableAddress(opts.host, opts.frontendPort),
+    uiUrl: opts.uiPort === undefined ? undefined : `http://${reachableAddress(opts.uiHost ?? opts.host, opts.uiPort)}`,
     children,
   };
 }

@@ -9,19 +9,20 @@
 import path from 'node:path';
 import { loadConfig } from '../../../src/platform/config';
 import { exitWithPostmaster, startEmbeddedPostgres } from '../postgres';
+import { redactUrl } from '../redact';
 import { handleShutdown } from '../../../src/platform/bootstrap';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const postgres = await startEmbeddedPostgres({
     dataDir: path.join(config.dataDir, 'temporal-postgres'),
-    host: config.host,
+    host: config.binds.temporalPostgres,
     port: config.ports.temporalPostgres,
     log: (line) => console.log(line),
   });
   const control = handleShutdown(postgres.stop, { repeatedSignal: 'wait' });
   exitWithPostmaster(postgres, () => control.stopping, console.error);
-  console.log(`Postgres ready: ${postgres.url}`);
+  console.log(`Postgres ready: ${redactUrl(postgres.url)}`);
 }
 
 main().catch((err: unknown) => {

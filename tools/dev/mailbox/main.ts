@@ -7,7 +7,7 @@ runProcess({
   async start(config) {
     const mailbox = await startMailbox({
       dataDir: config.dataDir,
-      host: config.host,
+      host: config.binds.mailbox,
       smtpPort: config.ports.mailboxSmtp,
       httpPort: config.ports.mailboxHttp,
       logLevel: config.logLevel,

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../../src/platform/config';
 import { startEmbeddedPostgres } from '../postgres';
+import { redactUrl } from '../redact';
 import { locateTemporalCli } from '../temporal-cli';
 import { startTemporalServer } from '../temporal-server';
 import { freePorts } from '../wait';
@@ -56,5 +57,5 @@ export default async function globalSetup(): Promise<void> {
     SERVICE_TOKEN: TEST_SERVICE_TOKEN,
     WORKFLOW_BUNDLE_PATH: (bundle as PromiseFulfilledResult<string>).value,
   });
-  log(`Postgres ${state.postgres!.url} and Temporal ${state.temporal!.address} ready in ${Date.now() - started} ms (data ${dataDir})`);
+  log(`Postgres ${redactUrl(state.postgres!.url)} and Temporal ${state.temporal!.address} ready in ${Date.now() - started} ms (data ${dataDir})`);
 }
