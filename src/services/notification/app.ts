@@ -2,6 +2,7 @@
  * The notification service (docs/api.md#notification-service): `POST /notifications` only commits an outbox row with
  * the idempotency key and answers 202; the dispatcher running in the same process sends it.
  */
+import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Problem } from '../../platform/http/problem';
@@ -15,6 +16,7 @@ import {
   type NotificationRequest,
 } from './contract';
 import { OutboxDispatcher } from './dispatcher';
+import { registerOutboxMetrics } from './outbox-metrics';
 import { enqueue, findNotification } from './store';
 
 export const migrations = path.join(__dirname, 'migrations');
@@ -26,12 +28,18 @@ export interface NotificationAppDeps extends ServiceDeps {
 
 export async function buildApp({ dispatch = true, ...deps }: NotificationAppDeps): Promise<FastifyInstance> {
   const app = await buildServiceApp({ name: 'notification', ...deps });
+  registerOutboxMetrics(app.metrics, deps.pool, app.log);
 
   if (dispatch) {
-    const { outbox, smtpUrl, faults, faultsSeed } = deps.config;
-    const dispatcher = new OutboxDispatcher(deps.pool, { ...outbox, smtpUrl, faults, faultsSeed }, app.log);
+    const { outbox, smtpUrl, faults, faultsSeed, ports } = deps.config;
+    // The host and the service's port name this instance: two live processes cannot hold both,
+    // and a restarted one holds them again, so it can release the claims its predecessor left.
+    const instance = `notification@${os.hostname()}:${ports.notification}`;
+    const dispatcher = new OutboxDispatcher(deps.pool, { ...outbox, smtpUrl, faults, faultsSeed, instance }, app.log);
     app.addHook('onReady', async () => dispatcher.start());
-    app.addHook('onClose', async () => dispatcher.stop());
+    // preClose, before the server gives up its port: a successor on the same port must not
+    // start (and release this instance's claims) while the message in hand is still being sent.
+    app.addHook('preClose', async () => dispatcher.stop());
   }
 
   app.post<{ Body: NotificationRequest }>(
