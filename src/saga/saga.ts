@@ -6,8 +6,8 @@
  * a compensation must do with a step whose outcome is unknown — lives here and is unit tested
  * without Temporal. Nothing in this module performs I/O or reads the clock.
  */
-import { SAGA_STEPS, stepKey, type Compensation, type KeyName, type SagaStep } from './keys';
-import type { CheckoutInput, CheckoutState, CheckoutStatus, Failure, StepState } from './types';
+import { COMPENSATIONS, SAGA_STEPS, stepKey, type Compensation, type KeyName, type SagaStep } from './keys';
+import type { CheckoutInput, CheckoutState, CheckoutStatus, CompensationResume, Failure, StepState } from './types';
 import { formatMoney } from './money';
 
 /**
@@ -130,6 +130,57 @@ export function compensationAction(step: StepState | undefined): CompensationAct
  */
 export function compensationRoundDelayMs(failedRounds: number, baseMs = 1_000, capMs = 60_000): number {
   return Math.min(capMs, baseMs * 2 ** Math.max(0, Math.min(failedRounds - 1, 30)));
+}
+
+/**
+ * How long a compensating run's history may grow before the run continues as new, carrying a
+ * `CompensationResume`; judged after each failed round's pause (the only loop of the saga
+ * without a bound: the forward steps give up after about a minute, a few dozen events).
+ *
+ * Why a history length, and why 1,000 events:
+ * - Temporal limits a run by its events (it warns at 10,240 and terminates the run at 51,200,
+ *   leaving the charge unrefunded). A failed round costs about 11 events (the activity's
+ *   scheduled/started/failed, the pause's timer started/fired, two workflow tasks of three), so at
+ *   the one-minute pause a compensation that keeps failing would be terminated after about three
+ *   days. The history length is the very thing limited, so it is what is counted, not rounds.
+ * - The server also says when it would like a new run (`continueAsNewSuggested`, by default at
+ *   4,096 events or 4 MB, which also covers long error messages); that is honoured too, but it is
+ *   a server setting that older servers and the test server never send, so the bound is ours.
+ * - Every replay (a worker restart, a run evicted from the worker's cache, a query of a run that
+ *   left it) reads the whole history: at 1,000 events that is milliseconds; a run stays a
+ *   readable page in the Web UI (about 90 rounds, an hour and a half at the capped pause), and a
+ *   week of failing is about 110 short runs rather than one that Temporal ends.
+ */
+export const COMPENSATION_HISTORY_LIMIT = 1_000;
+
+/** What a run knows of its own history (`workflowInfo()`'s fields of the same names). */
+export interface HistoryGauge {
+  historyLength: number;
+  continueAsNewSuggested: boolean;
+}
+
+/** Whether a compensating run should hand its work to a new run (see COMPENSATION_HISTORY_LIMIT). */
+export function continueAsNewDue(history: HistoryGauge, limit = COMPENSATION_HISTORY_LIMIT): boolean {
+  return history.continueAsNewSuggested || history.historyLength >= limit;
+}
+
+export class InvalidResumeError extends Error {
+  override name = 'InvalidResumeError';
+}
+
+/**
+ * Checks that a resume belongs to this checkout and can be continued: a bug (or a hand-made
+ * start) fails the workflow task, visibly, instead of compensating the wrong checkout.
+ */
+export function checkResume(input: CheckoutInput, resume: CompensationResume): void {
+  const problems = [
+    resume.state.checkoutId !== input.checkoutId && `its state is of checkout ${resume.state.checkoutId}`,
+    resume.state.status !== 'compensating' && `its state is ${resume.state.status}, not compensating`,
+    resume.pending.some((c) => !(COMPENSATIONS as readonly string[]).includes(c)) && `unknown compensations in ${resume.pending.join(', ')}`,
+    new Set(resume.pending).size !== resume.pending.length && `a compensation listed twice in ${resume.pending.join(', ')}`,
+    !(Number.isInteger(resume.failedRounds) && resume.failedRounds >= 0) && `failedRounds ${resume.failedRounds}`,
+  ].filter((p): p is string => typeof p === 'string');
+  if (problems.length) throw new InvalidResumeError(`cannot resume checkout ${input.checkoutId}: ${problems.join('; ')}`);
 }
 
 /** The workflow's name for the one money formatter (src/saga/money.ts). */

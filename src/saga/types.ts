@@ -9,7 +9,7 @@
  */
 import type { CheckoutRequest } from '../services/checkout-api/contract';
 import type { OrderItem } from '../services/order/contract';
-import type { KeyName } from './keys';
+import type { Compensation, KeyName } from './keys';
 
 /** One line of a checkout: the order service's item. */
 export type LineItem = OrderItem;
@@ -89,6 +89,24 @@ export interface CheckoutState {
   steps: StepState[];
   /** True while some compensation has failed a round and is still being retried. */
   compensationsFailing: boolean;
+}
+
+/**
+ * What a checkout run that is compensating hands the run it continues as new with (the optional
+ * second argument of `checkoutWorkflow`): the checkout as it stands and what the compensation
+ * stack still has to do. The next run takes no forward step; it goes on undoing exactly where
+ * this one stopped, with the same derived keys (they depend on the checkout id and the step
+ * name only, never on the run).
+ */
+export interface CompensationResume {
+  /** The checkout as the previous run left it: `compensating`, with every step as it stood. */
+  state: CheckoutState;
+  /** The compensations still to run, in the order they run; the first is the one whose rounds were failing. */
+  pending: Compensation[];
+  /** Rounds the first of them has failed so far: the next run goes on with the next round and the same growing pause. */
+  failedRounds: number;
+  /** Runs of this checkout before the one this starts (1 for the first continued run). */
+  previousRuns: number;
 }
 
 /** What the checkout API starts `refundWorkflow` with (`POST /checkouts/{id}/refunds`); id = `refundId`. */

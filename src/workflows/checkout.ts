@@ -16,11 +16,16 @@
  * - The result is always the final `CheckoutState`, `completed` or `failed` — also after a
  *   cancel request, which ends `failed` with failure code `cancelled` (a business outcome the
  *   API can read from the result, rather than a workflow error without one).
+ * - A compensation that keeps failing keeps the history bounded: past COMPENSATION_HISTORY_LIMIT
+ *   events the run continues as new with its state and what is left to undo (`resume`, the
+ *   optional second argument), and the new run goes on exactly where it stopped, with the same
+ *   keys. The search attributes and `getState` of the chain read as those of one run.
  */
 import {
   CancellationScope,
   defineQuery,
   log,
+  makeContinueAsNewFunc,
   patched,
   proxyActivities,
   setCurrentDetails,
@@ -28,6 +33,7 @@ import {
   sleep,
   TemporalFailure,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
@@ -37,9 +43,11 @@ import { classifyStepError, isRejection } from '../saga/failures';
 import { stepKey, type Compensation, type KeyName, type SagaStep } from '../saga/keys';
 import { chargeRequest, confirmationRequest, orderRequest, refundRequest } from '../saga/requests';
 import {
+  checkResume,
   compensationAction,
   compensationOf,
   compensationRoundDelayMs,
+  continueAsNewDue,
   currentDetails,
   displayPaymentMethod,
   formatAmount,
@@ -48,10 +56,10 @@ import {
   transition,
   updateStep,
 } from '../saga/saga';
-import type { CheckoutInput, CheckoutState, CheckoutStatus, Failure, StepState } from '../saga/types';
+import type { CheckoutInput, CheckoutState, CheckoutStatus, CompensationResume, Failure, StepState } from '../saga/types';
 import { COMPENSATION_ROUND, DELIVERY_POLL, FORWARD_STEP, NOTIFICATION_SEND } from './policies';
 import * as attrs from './search-attributes';
-import { searchAttributesOf, type CheckoutSearchAttributes } from './search-attributes';
+import { searchAttributesAt, searchAttributesOf, type CheckoutSearchAttributes } from './search-attributes';
 
 /** The checkout resource as it stands: what `GET /checkouts/{id}` shows. */
 export const getStateQuery = defineQuery<CheckoutState>('getState');
@@ -62,48 +70,70 @@ const compensation = proxyActivities<Activities>(COMPENSATION_ROUND);
 const notification = proxyActivities<Activities>(NOTIFICATION_SEND);
 const delivery = proxyActivities<Activities>(DELIVERY_POLL);
 
-export async function checkoutWorkflow(input: CheckoutInput): Promise<CheckoutState> {
-  const saga = new CheckoutSaga(input);
+/**
+ * `resume` is given only by a run of this checkout that continued as new while compensating
+ * (the API starts every checkout with `input` alone).
+ */
+export async function checkoutWorkflow(input: CheckoutInput, resume?: CompensationResume): Promise<CheckoutState> {
+  const saga = new CheckoutSaga(input, resume);
+
+  // The steps that can be undone, each with its undo beside it. Defining one calls nothing:
+  // `saga.run` below registers the undo, then takes the step.
+
+  // 1. Charge the customer. Undone by refunding the charge in full.
+  const charge = saga.compensable('charge', {
+    call: (via) => chargeCustomer(input, via),
+    lookup: () => lookupEffect(input, 'charge'),
+    undo: async (chargeId) => {
+      saga.set({ chargeId });
+      const refund = await refundCharge(input, chargeId);
+      saga.set({ refundId: refund.id });
+      return refund.id;
+    },
+  });
+
+  // 2. Create the order, reserving stock: the pivot. Once it exists the checkout only moves
+  //    forward; before that, undone by cancelling the order, which releases the stock.
+  const order = saga.compensable('order', {
+    call: (via, chargeId: string) => createOrder(input, chargeId, via),
+    lookup: () => lookupEffect(input, 'order'),
+    undo: async (orderId) => {
+      saga.set({ orderId });
+      await cancelOrder(input, orderId);
+      return orderId;
+    },
+  });
+
+  // A run continued as new while compensating takes no step: it goes on undoing what the run
+  // before it had not undone yet, from the round it had reached, with the same keys.
+  if (resume) return compensateAndFail(saga);
 
   try {
-    // 1. Charge the customer. Undone by refunding the charge in full.
     saga.moveTo('charging');
-    const charge = await saga.step('charge', (via) => chargeCustomer(input, via), {
-      lookup: () => lookupEffect(input, 'charge'),
-      undo: async (chargeId) => {
-        saga.set({ chargeId });
-        const refund = await refundCharge(input, chargeId);
-        saga.set({ refundId: refund.id });
-        return refund.id;
-      },
-    });
-    saga.set({ chargeId: charge.id });
+    const chargeId = (await saga.run(charge)).id;
+    saga.set({ chargeId });
 
-    // 2. Create the order, reserving stock: the pivot. Once it exists the checkout only moves
-    //    forward; before that, undone by cancelling the order, which releases the stock.
     saga.moveTo('ordering');
-    const order = await saga.step('order', (via) => createOrder(input, charge.id, via), {
-      lookup: () => lookupEffect(input, 'order'),
-      undo: async (orderId) => {
-        saga.set({ orderId });
-        await cancelOrder(input, orderId);
-        return orderId;
-      },
-    });
-    saga.set({ orderId: order.id });
+    const orderId = (await saga.run(order, chargeId)).id;
+    saga.set({ orderId });
   } catch (err) {
     // Declined, out of stock, a service that stayed down, or a cancel request: undo what was done.
     if (!(err instanceof TemporalFailure)) throw err; // a bug: fail the task, let a fix replay
     saga.moveTo('compensating', classifyStepError(err).failure);
-    await CancellationScope.nonCancellable(() => saga.compensate());
-    saga.moveTo('failed');
-    return saga.state;
+    return compensateAndFail(saga);
   }
 
   // 3. Confirm by e-mail: retried or dead-lettered by the notification service, never a reason to refund.
   saga.moveTo('notifying');
   await sendConfirmation(saga);
   saga.moveTo('completed');
+  return saga.state;
+}
+
+/** Undoes what was done, shielded from a cancel request (it may be what caused it); then `failed`. */
+async function compensateAndFail(saga: CheckoutSaga): Promise<CheckoutState> {
+  await CancellationScope.nonCancellable(() => saga.compensate());
+  saga.moveTo('failed');
   return saga.state;
 }
 
@@ -255,6 +285,17 @@ interface StepCompensation {
   undo: Undo;
 }
 
+/** A forward step that can be undone, as written in the workflow: its call with its compensation beside it. */
+interface CompensableStep<A extends unknown[], T extends { id: string }> extends StepCompensation {
+  /** The forward call, through `forward` (or `compensation`, when a run from before FENCED_LOOKUP re-issues it). */
+  call: (via: Proxy, ...args: A) => Promise<T>;
+}
+
+/** A compensable step as `saga.compensable` defined it: what `saga.run` takes. */
+interface DefinedStep<A extends unknown[], T extends { id: string }> extends CompensableStep<A, T> {
+  name: SagaStep;
+}
+
 /** A compensation as registered beside its forward step: the step, how to learn its outcome, how to undo it. */
 interface RegisteredCompensation extends StepCompensation {
   name: Compensation;
@@ -271,12 +312,26 @@ interface RegisteredCompensation extends StepCompensation {
 const FENCED_LOOKUP = 'fenced-lookup';
 
 /**
+ * The `patched()` id of continuing a compensating run as new once its history is long
+ * (COMPENSATION_HISTORY_LIMIT, src/saga/saga.ts). Asked after each failed round's pause, where
+ * the old code went straight on to the next round: a replay of a run recorded before it (no
+ * marker at that point) takes the old branch and schedules that round; a run that was open when
+ * this was deployed records the marker at its next failed round and is bounded from there on.
+ * Retire (deprecatePatch, then plain code) once no run that predates it is open.
+ */
+const COMPENSATION_CONTINUE_AS_NEW = 'compensation-continue-as-new';
+
+/**
  * Holds the checkout's state; every change goes through `src/saga/saga.ts` and is published.
  * Runs the forward steps, keeps the compensation each registered, and runs those on failure.
+ * In a run continued as new while compensating (`resume`), starts from the state it was handed
+ * and runs the compensations that were still to do.
  */
 class CheckoutSaga {
   state: CheckoutState;
   private readonly compensations = new CompensationStack<RegisteredCompensation>();
+  /** The compensable steps as the workflow defined them, by step: what a resumed run undoes with. */
+  private readonly defined = new Map<SagaStep, StepCompensation>();
 
   /**
    * Whether this run was started with its search attributes (`checkoutSearchAttributes`) and
@@ -287,8 +342,13 @@ class CheckoutSaga {
   /** The search attributes as last set (at start, or by an upsert), to upsert only what changed. */
   private published: CheckoutSearchAttributes;
 
-  constructor(readonly input: CheckoutInput) {
-    this.state = initialCheckoutState(input);
+  constructor(
+    readonly input: CheckoutInput,
+    private readonly resume?: CompensationResume,
+  ) {
+    if (resume) checkResume(input, resume);
+    // A continued run was started with the search attributes of this state (continueCompensating).
+    this.state = resume?.state ?? initialCheckoutState(input);
     this.published = searchAttributesOf(this.state);
     this.searchAttributesAtStart = patched(SEARCH_ATTRIBUTES_AT_START);
     setHandler(getStateQuery, () => this.state);
@@ -320,13 +380,24 @@ class CheckoutSaga {
     this.publish(true);
   }
 
+  /** Defines a forward step with its compensation beside it; calls nothing (see `run`). */
+  compensable<A extends unknown[], T extends { id: string }>(name: SagaStep, step: CompensableStep<A, T>): DefinedStep<A, T> {
+    this.defined.set(name, { lookup: step.lookup, undo: step.undo });
+    return { ...step, name };
+  }
+
   /**
-   * Runs a forward step, recording it as running, then succeeded, failed (rejected) or unknown.
-   * Its compensation, if it has one, is registered *before* the call: a step whose reply was
-   * lost may have taken effect, and must still be undone.
+   * Takes a compensable step. Its compensation is registered *before* the call: a step whose
+   * reply was lost may have taken effect, and must still be undone.
    */
-  async step<T extends { id: string }>(name: SagaStep, call: (via: Proxy) => Promise<T>, compensated?: StepCompensation): Promise<T> {
-    if (compensated) this.compensations.push({ ...compensated, name: compensationOf(name), step: name, reissue: () => call(compensation) });
+  run<A extends unknown[], T extends { id: string }>(step: DefinedStep<A, T>, ...args: A): Promise<T> {
+    const { name, lookup, undo, call } = step;
+    this.compensations.push({ lookup, undo, name: compensationOf(name), step: name, reissue: () => call(compensation, ...args) });
+    return this.step(name, (via) => call(via, ...args));
+  }
+
+  /** Runs a forward step, recording it as running, then succeeded, failed (rejected) or unknown. */
+  async step<T extends { id: string }>(name: SagaStep, call: (via: Proxy) => Promise<T>): Promise<T> {
     this.updateStep(name, { status: 'running', attempts: (this.stepState(name)?.attempts ?? 0) + 1 });
     try {
       const result = await call(forward);
@@ -341,15 +412,19 @@ class CheckoutSaga {
   }
 
   /**
-   * Runs the registered compensations, last registered first. Each runs in rounds of a few
-   * attempts; after a failed round the checkout is flagged (`compensationsFailing`, search
-   * attribute `CompensationFailing`), the error is kept on the step, and the round is repeated
-   * after a growing pause — until it succeeds. Nothing is skipped, nothing is swallowed.
+   * Runs the registered compensations, last registered first (in a continued run: those it was
+   * handed, in the order handed). Each runs in rounds of a few attempts; after a failed round the
+   * checkout is flagged (`compensationsFailing`, search attribute `CompensationFailing`), the
+   * error is kept on the step, and the round is repeated after a growing pause — until it
+   * succeeds. Nothing is skipped, nothing is swallowed. Once the history is long, the run
+   * continues as new after a pause, handing over this compensation and those after it.
    */
   async compensate(): Promise<void> {
-    for (const registered of this.compensations.drain()) {
+    const todo = this.resume ? this.resume.pending.map((name) => this.resumed(name)) : this.compensations.drain();
+    for (const [i, registered] of todo.entries()) {
       if (compensationAction(this.stepState(registered.step)) === 'skip') continue;
-      for (let round = 1; ; round++) {
+      const failedBefore = this.resume && i === 0 ? this.resume.failedRounds : 0;
+      for (let round = failedBefore + 1; ; round++) {
         this.updateStep(registered.name, { status: 'running', attempts: round });
         try {
           const forwardOutcome = await this.outcomeOf(registered);
@@ -363,9 +438,38 @@ class CheckoutSaga {
           this.updateStep(registered.name, { error: failure });
           this.setCompensationsFailing(true);
           await sleep(compensationRoundDelayMs(round));
+          if (patched(COMPENSATION_CONTINUE_AS_NEW) && continueAsNewDue(workflowInfo())) {
+            await this.continueCompensating(todo.slice(i).map((c) => c.name), round);
+          }
         }
       }
     }
+  }
+
+  /**
+   * A compensation handed over by the run before, with the lookup and undo the workflow wrote
+   * beside its step. Such a run always learns an unknown outcome by the fenced lookup (it is
+   * past FENCED_LOOKUP), so it has no forward call to re-issue.
+   */
+  private resumed(name: Compensation): RegisteredCompensation {
+    const step = [...this.defined.keys()].find((s) => compensationOf(s) === name);
+    const undoing = step && this.defined.get(step);
+    if (!step || !undoing) throw new Error(`no step defines the compensation ${name}`);
+    const reissue = () => Promise.reject(new Error(`a continued run never re-issues ${step}: it looks its key up`));
+    return { ...undoing, name, step, reissue };
+  }
+
+  /**
+   * Ends this run and starts the next one of the same checkout (same workflow id, task queue and
+   * type), handing it the state and the compensations still to run; `failedRounds` of the first
+   * keeps the pause growing where it was. It is started with the search attributes as they stand,
+   * so the chain searches as one checkout; its first task publishes the same details.
+   */
+  private continueCompensating(pending: Compensation[], failedRounds: number): Promise<never> {
+    const resume: CompensationResume = { state: this.state, pending, failedRounds, previousRuns: (this.resume?.previousRuns ?? 0) + 1 };
+    const { historyLength, continueAsNewSuggested } = workflowInfo();
+    log.info('compensating run continues as new', { pending, failedRounds, historyLength, continueAsNewSuggested, runs: resume.previousRuns });
+    return makeContinueAsNewFunc<typeof checkoutWorkflow>({ typedSearchAttributes: searchAttributesAt(this.state) })(this.input, resume);
   }
 
   /**

@@ -35,12 +35,21 @@ export function searchAttributesOf(state: CheckoutState): CheckoutSearchAttribut
 
 /** What a checkout run is started with: every attribute, as the new run stands. */
 export function checkoutSearchAttributes(input: CheckoutInput): SearchAttributePair[] {
-  const { status, compensationFailing } = searchAttributesOf(initialCheckoutState(input));
+  return searchAttributesAt(initialCheckoutState(input));
+}
+
+/**
+ * Every attribute as they stand for `state`: what a run is started with, by the API (the initial
+ * state) or by a compensating run continuing as new (its state), so the continued run searches
+ * exactly as the run it continues.
+ */
+export function searchAttributesAt(state: CheckoutState): SearchAttributePair[] {
+  const { status, compensationFailing } = searchAttributesOf(state);
   return [
     { key: CheckoutStatus, value: status },
-    { key: CustomerId, value: input.customerId },
-    { key: MerchantId, value: input.merchantId },
-    { key: CheckoutAmount, value: input.amount },
+    { key: CustomerId, value: state.customerId },
+    { key: MerchantId, value: state.merchantId },
+    { key: CheckoutAmount, value: state.amount },
     { key: CompensationFailing, value: compensationFailing },
   ];
 }

@@ -5,20 +5,25 @@ import { classifyStepError, isRejection } from '../../src/saga/failures';
 import { stepKey } from '../../src/saga/keys';
 import {
   canTransition,
+  checkResume,
+  COMPENSATION_HISTORY_LIMIT,
   compensationAction,
   compensationOf,
   compensationRoundDelayMs,
+  continueAsNewDue,
   currentDetails,
   displayPaymentMethod,
   formatAmount,
   IllegalTransitionError,
   initialCheckoutState,
+  InvalidResumeError,
   isTerminal,
   transition,
   TRANSITIONS,
   updateStep,
 } from '../../src/saga/saga';
-import type { CheckoutInput, CheckoutStatus, StepState } from '../../src/saga/types';
+import type { CheckoutInput, CheckoutStatus, CompensationResume, StepState } from '../../src/saga/types';
+import { checkoutSearchAttributes, searchAttributesAt } from '../../src/workflows/search-attributes';
 import { sampleCheckoutInput } from '../../tools/support/samples';
 
 const input: CheckoutInput = sampleCheckoutInput();
@@ -136,6 +141,60 @@ describe('compensation decisions', () => {
     expect(stack.size).toBe(2);
     expect(stack.drain()).toEqual(['order.cancel', 'charge.refund']);
     expect(stack.drain()).toEqual([]);
+  });
+});
+
+describe('continuing a compensating run as new', () => {
+  test('due once the history reaches the limit, or when the server suggests it', () => {
+    expect(COMPENSATION_HISTORY_LIMIT).toBe(1_000);
+    expect(continueAsNewDue({ historyLength: 999, continueAsNewSuggested: false })).toBe(false);
+    expect(continueAsNewDue({ historyLength: 1_000, continueAsNewSuggested: false })).toBe(true);
+    expect(continueAsNewDue({ historyLength: 40, continueAsNewSuggested: true })).toBe(true);
+    expect(continueAsNewDue({ historyLength: 40, continueAsNewSuggested: false }, 40)).toBe(true);
+  });
+
+  const compensating = transition(transition(initialCheckoutState(input), 'charging'), 'compensating', { code: 'out-of-stock', message: 'x' });
+  const resume = (over: Partial<CompensationResume> = {}): CompensationResume => ({
+    state: compensating,
+    pending: ['order.cancel', 'charge.refund'],
+    failedRounds: 12,
+    previousRuns: 1,
+    ...over,
+  });
+
+  test('a resume of this checkout, compensating, with known compensations, is accepted', () => {
+    expect(() => checkResume(input, resume())).not.toThrow();
+    expect(() => checkResume(input, resume({ pending: [], failedRounds: 0 }))).not.toThrow();
+  });
+
+  test.each([
+    ['another checkout', { state: { ...compensating, checkoutId: 'chk_other' } }, /of checkout chk_other/],
+    ['a state not compensating', { state: { ...compensating, status: 'failed' as const } }, /is failed, not compensating/],
+    ['an unknown compensation', { pending: ['charge.refund', 'notify.unsend'] as never }, /unknown compensations/],
+    ['a compensation twice', { pending: ['charge.refund', 'charge.refund'] as const }, /listed twice/],
+    ['a negative round count', { failedRounds: -1 }, /failedRounds -1/],
+  ])('a resume with %s is refused', (_, over, message) => {
+    expect(() => checkResume(input, resume(over as Partial<CompensationResume>))).toThrow(InvalidResumeError);
+    expect(() => checkResume(input, resume(over as Partial<CompensationResume>))).toThrow(message);
+  });
+
+  test('a continued run is started with every search attribute as the checkout stands; the API starts the first with the initial ones', () => {
+    const failing = { ...compensating, compensationsFailing: true };
+    expect(searchAttributesAt(failing).map(({ key, value }) => [key.name, value])).toEqual([
+      ['CheckoutStatus', 'compensating'],
+      ['CustomerId', 'cus_123'],
+      ['MerchantId', 'merchant_a'],
+      ['CheckoutAmount', 3998],
+      ['CompensationFailing', true],
+    ]);
+    expect(checkoutSearchAttributes(input)).toEqual(searchAttributesAt(initialCheckoutState(input)));
+    expect(checkoutSearchAttributes(input).map(({ key, value }) => [key.name, value])).toEqual([
+      ['CheckoutStatus', 'pending'],
+      ['CustomerId', 'cus_123'],
+      ['MerchantId', 'merchant_a'],
+      ['CheckoutAmount', 3998],
+      ['CompensationFailing', false],
+    ]);
   });
 });
 
