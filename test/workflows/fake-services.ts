@@ -7,7 +7,8 @@
  * - `tok_chargeDeclined` / `tok_insufficientFunds` decline, sku `OUT-OF-STOCK` is out of stock,
  *   an e-mail to `@bounce.test` is dead-lettered.
  * Tests add per-checkout hooks that run before a call's effect (to fail transiently or to
- * hold a call in flight), and read `calls` to see what was sent with which key.
+ * hold a call in flight), read `calls` to see what was sent with which key, and `effects` to see
+ * what actually took effect (a replayed answer is not an effect).
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
@@ -22,11 +23,17 @@ export interface RecordedCall {
   key: string | undefined;
   args: unknown;
 }
+/** Something a call did, once, under its key: the first answer stored for it. */
+export interface RecordedEffect {
+  key: string;
+  id: string;
+}
 /** Runs before a call's effect; `n` counts the calls of that activity for that checkout (1-based). */
 export type Hook = (n: number) => void | Promise<void>;
 
 export class FakeServices {
   readonly calls: RecordedCall[] = [];
+  readonly effects: RecordedEffect[] = [];
   private readonly stored = new Map<string, { ok: true; value: unknown } | { ok: false; error: ApplicationFailure }>();
   private readonly hooks = new Map<string, Hook>();
   private readonly notificationOwner = new Map<string, string>();
@@ -39,6 +46,11 @@ export class FakeServices {
 
   callsFor(checkoutId: string): RecordedCall[] {
     return this.calls.filter((c) => c.checkoutId === checkoutId);
+  }
+
+  /** The effects made under a checkout's keys (`chk_…:charge.refund` …), in the order made. */
+  effectsFor(checkoutId: string): RecordedEffect[] {
+    return this.effects.filter((e) => e.key.startsWith(`${checkoutId}:`));
   }
 
   private async enter(activity: ActivityName, checkoutId: string, key: string | undefined, args: unknown): Promise<void> {
@@ -57,6 +69,7 @@ export class FakeServices {
     try {
       const value = effect();
       this.stored.set(key, { ok: true, value });
+      this.effects.push({ key, id: (value as { id?: string }).id ?? '' });
       return value;
     } catch (err) {
       if (err instanceof ApplicationFailure && err.nonRetryable) this.stored.set(key, { ok: false, error: err });
