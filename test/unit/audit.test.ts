@@ -67,6 +67,7 @@ test('a clean run passes every invariant, and each was actually checked', () => 
     'not-stuck': 4,
     'no-orphans': 9,
     'no-phantom': 1,
+    'nothing-left-behind': 0,
   });
 });
 
@@ -209,6 +210,64 @@ test('stuck checkouts are violations; their half-done effects wait for a later a
     { invariant: 'not-stuck', subject: 'chk_0005', message: 'still charging' },
     { invariant: 'not-stuck', subject: 'chk_0006', message: 'still unknown (not found in Temporal)' },
   ]);
+});
+
+test('a run terminated from outside while holding a charge is named; one that left nothing behind is not', () => {
+  const world = cleanWorld();
+  const LEFT = 'chk_0007'; // terminated while compensating: charged, the refund never made
+  const SETTLED = 'chk_0008'; // terminated, then an operator's refund covered the charge
+  const SOLD = 'chk_0009'; // terminated past the pivot: charged and ordered, the sale stands
+  const NOTHING = 'chk_000a'; // terminated before anything was charged
+  const ORDER_ONLY = 'chk_000b'; // its charge refunded but its order still live
+  world.checkouts.push(
+    { id: LEFT, merchantId: M, amount: 700, status: 'terminated', note: 'workflow TERMINATED' },
+    { id: SETTLED, merchantId: M, amount: 300, status: 'terminated', note: 'recorded terminated by the API' },
+    { id: SOLD, merchantId: M, amount: 200, status: 'terminated', note: 'workflow TIMED_OUT' },
+    { id: NOTHING, merchantId: M, amount: 100, status: 'terminated', note: 'workflow TERMINATED' },
+    { id: ORDER_ONLY, merchantId: M, amount: 400, status: 'terminated', note: 'workflow TERMINATED' },
+  );
+  world.charges.push(
+    { id: 'ch_7', tenant: M, key: `${LEFT}:charge`, amount: 700, amountRefunded: 0, status: 'captured' },
+    { id: 'ch_8', tenant: M, key: `${SETTLED}:charge`, amount: 300, amountRefunded: 300, status: 'captured' },
+    { id: 'ch_9', tenant: M, key: `${SOLD}:charge`, amount: 200, amountRefunded: 0, status: 'captured' },
+    { id: 'ch_b', tenant: M, key: `${ORDER_ONLY}:charge`, amount: 400, amountRefunded: 400, status: 'captured' },
+  );
+  world.refunds.push(
+    { id: 're_8', tenant: M, key: `${SETTLED}:charge.refund`, chargeId: 'ch_8', amount: 300 },
+    { id: 're_b', tenant: M, key: `${ORDER_ONLY}:charge.refund`, chargeId: 'ch_b', amount: 400 },
+  );
+  world.orders.push(
+    { id: 'ord_9', tenant: M, key: `${SOLD}:order`, chargeId: 'ch_9', status: 'created' },
+    { id: 'ord_b', tenant: M, key: `${ORDER_ONLY}:order`, chargeId: 'ch_b', status: 'created' },
+  );
+
+  const report = auditInvariants(world);
+  expect(report.violations).toEqual([
+    {
+      invariant: 'nothing-left-behind',
+      subject: LEFT,
+      message: 'run ended from outside (workflow TERMINATED) holding charge ch_7 of 700, refunded 0: refund it (docs/operations.md)',
+    },
+    {
+      invariant: 'nothing-left-behind',
+      subject: ORDER_ONLY,
+      message: 'run ended from outside (workflow TERMINATED) leaving order ord_b live on a refunded or missing charge ch_b',
+    },
+  ]);
+  // Judged once each, by this invariant, not also as stuck; their rows are judged like a finished checkout's.
+  expect(report.invariants.find((i) => i.id === 'nothing-left-behind')).toMatchObject({ checked: 5, violations: 2 });
+  expect(report.invariants.find((i) => i.id === 'not-stuck')).toMatchObject({ checked: 4, violations: 0 });
+  expect(report.invariants.find((i) => i.id === 'refunds-within-charge')!.checked).toBe(3 + 4);
+  expect(formatAuditReport(report)).toContain(`nothing-left-behind  ${LEFT}: run ended from outside`);
+
+  // A partial refund is still a charge left behind.
+  world.refunds.push({ id: 're_7', tenant: M, key: `${LEFT}:charge.refund`, chargeId: 'ch_7', amount: 500 });
+  world.charges.find((c) => c.id === 'ch_7')!.amountRefunded = 500;
+  expect(auditInvariants(world).violations[0]!.message).toContain('holding charge ch_7 of 700, refunded 500');
+  // Refunded in full (by the reset run's compensation, or by hand): nothing left behind.
+  world.refunds.at(-1)!.amount = 700;
+  world.charges.find((c) => c.id === 'ch_7')!.amountRefunded = 700;
+  expect(auditInvariants(world).violations.map((v) => v.subject)).toEqual([ORDER_ONLY]);
 });
 
 test('effects of no checkout, or under another tenant, are orphans', () => {

@@ -5,7 +5,7 @@
  * (GET /messages, or its JSONL file when the mailbox is not running).
  */
 import path from 'node:path';
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { Pool } from 'pg';
@@ -24,7 +24,8 @@ interface CheckoutRow {
   id: string;
   merchant_id: string;
   amount: string;
-  final_status: CheckoutState['status'] | null;
+  /** The outcome the API recorded; `terminated` for a run ended from outside. */
+  final_status: AuditCheckout['status'] | null;
 }
 
 // bigint columns come back from pg as strings; amounts are bounded far below 2^53.
@@ -45,32 +46,42 @@ async function withPools<T>(config: Config, fn: (db: Record<DatabaseName, Pool>)
 /** The checkout's state: Temporal first (it also gives timings), the stored final state after retention. */
 async function stateOf(client: Client | undefined, row: CheckoutRow): Promise<AuditCheckout> {
   const base = { id: row.id, merchantId: row.merchant_id, amount: num(row.amount) };
-  if (!client) return { ...base, status: row.final_status ?? 'unknown', note: row.final_status ? undefined : 'Temporal unreachable' };
+  if (!client) return { ...base, status: row.final_status ?? 'unknown', note: row.final_status ? recordedNote(row) : 'Temporal unreachable' };
   const handle = client.workflow.getHandle(row.id);
   try {
     const d = await handle.describe();
     const durationMs = d.closeTime ? d.closeTime.getTime() - d.startTime.getTime() : undefined;
     switch (d.status.name) {
       case 'COMPLETED': {
+        // The result of the chain's last run (a compensation that kept failing continued as new).
         const { status } = (await handle.result()) as CheckoutState;
-        const compensatingSince = status === 'failed' ? await compensationStart(handle) : undefined;
+        const compensatingSince = status === 'failed' ? await compensationStart(client, row.id, d.runId) : undefined;
         return { ...base, status, durationMs, compensatingSince };
       }
       case 'RUNNING':
         return { ...base, status: d.typedSearchAttributes.get(CheckoutStatus) as CheckoutState['status'] ?? 'pending' };
       default:
-        // The checkout workflow always completes with a state; anything else is a bug or an operator's hand.
-        return { ...base, status: row.final_status ?? 'unknown', note: `workflow ${d.status.name}` };
+        // The checkout workflow always completes with a state; anything else (TERMINATED,
+        // TIMED_OUT, FAILED, CANCELED) is an operator's hand or a bug: nothing will undo its effects.
+        return { ...base, status: 'terminated', note: `workflow ${d.status.name}`, durationMs };
     }
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    return { ...base, status: row.final_status ?? 'unknown', note: row.final_status ? undefined : 'no run in Temporal' };
+    return { ...base, status: row.final_status ?? 'unknown', note: row.final_status ? recordedNote(row) : 'no run in Temporal' };
   }
 }
 
-/** When the run set `CheckoutStatus` to `compensating` (epoch ms), from its history. */
-async function compensationStart(handle: WorkflowHandle): Promise<number | undefined> {
-  const history = await handle.fetchHistory();
+const recordedNote = (row: CheckoutRow) => (row.final_status === 'terminated' ? 'recorded terminated by the API' : undefined);
+
+/**
+ * When the checkout began compensating (epoch ms): the time of the upsert that set
+ * `CheckoutStatus` to `compensating`. That is in the chain's first run: a run continued as new
+ * (only ever while compensating) starts with the attribute already set.
+ */
+async function compensationStart(client: Client, workflowId: string, lastRunId: string): Promise<number | undefined> {
+  const last = await client.workflow.getHandle(workflowId, lastRunId).fetchHistory();
+  const firstRunId = last.events?.[0]?.workflowExecutionStartedEventAttributes?.firstExecutionRunId;
+  const history = firstRunId && firstRunId !== lastRunId ? await client.workflow.getHandle(workflowId, firstRunId).fetchHistory() : last;
   for (const event of history.events ?? []) {
     const payload = event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.[CheckoutStatus.name];
     if (!payload) continue;

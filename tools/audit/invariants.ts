@@ -9,7 +9,13 @@
  *   `rfd_…:refund`                                        a refund the merchant asked for, whose
  *                                                         checkout is in the API's checkout_refunds
  * Invariants 1–4 are judged for checkouts in a terminal state (an in-flight checkout may
- * legitimately be half-way); invariant 5 (nothing stuck) for every checkout.
+ * legitimately be half-way); invariant 5 (nothing stuck) for every checkout still under way.
+ *
+ * Left behind (issue 8): a checkout whose run was ended from outside (`terminated`: an operator's
+ * terminate, a run timeout, a run that failed) before it reached a final state has nobody left
+ * to undo what it did. Its charge must be refunded in full, or held by a live order (the run
+ * ended past the pivot: the sale stands), and no live order may sit on a refunded charge; else
+ * the audit names it, with what the operator does about it in docs/operations.md.
  *
  * Phantom effects (issue 8): a charge (or order) created after its checkout began compensating
  * was made by the reconciliation, not by the forward step — the customer sees a charge and its
@@ -45,6 +51,7 @@ export const INVARIANTS: ReadonlyArray<{ id: InvariantId; spec: string; title: s
   { id: 'not-stuck', spec: '7.5', title: 'no checkout stuck: every checkout is terminal' },
   { id: 'no-orphans', spec: 'extra', title: 'every effect row belongs to a checkout in the API database' },
   { id: 'no-phantom', spec: 'extra', title: 'no phantom charge+refund (or order+cancel): nothing created after compensation began' },
+  { id: 'nothing-left-behind', spec: 'extra', title: 'a run ended from outside (terminated) left no charge unrefunded, no order on a refunded charge' },
 ];
 
 /** `chk_…:charge` → owner `chk_…`, step `charge`; undefined for a key of no known shape. */
@@ -67,6 +74,10 @@ function byTenantKey<T extends { tenant: string; key: string }>(rows: T[]): Map<
 }
 
 const isTerminal = (c: AuditCheckout) => (TERMINAL_STATUSES as readonly string[]).includes(c.status);
+/** Ended from outside: no run will move it again. */
+const isTerminated = (c: AuditCheckout) => c.status === 'terminated';
+/** Nothing will change its effects any more (short of an operator): its rows are judged. */
+const isSettled = (c: AuditCheckout) => isTerminal(c) || isTerminated(c);
 
 export function auditInvariants(input: AuditInput): AuditReport {
   const counts = new Map<InvariantId, { checked: number; violations: number }>(
@@ -97,9 +108,30 @@ export function auditInvariants(input: AuditInput): AuditReport {
   const duplicateMessageCopies: AuditReport['duplicateMessageCopies'] = [];
   const terminal = input.checkouts.filter(isTerminal);
 
-  for (const checkout of input.checkouts) {
+  for (const checkout of input.checkouts.filter((c) => !isTerminated(c))) {
     judge('not-stuck', checkout.id, [
       !isTerminal(checkout) && `still ${checkout.status}${checkout.note ? ` (${checkout.note})` : ''}`,
+    ]);
+  }
+
+  const refundedOf = (chargeId: string) => input.refunds.filter((r) => r.chargeId === chargeId).reduce((sum, r) => sum + r.amount, 0);
+  for (const checkout of input.checkouts.filter(isTerminated)) {
+    const { id, merchantId: tenant } = checkout;
+    const how = checkout.note ? ` (${checkout.note})` : '';
+    const myCharges = charges.get(`${tenant} ${stepKey(id, 'charge')}`) ?? [];
+    const myOrders = orders.get(`${tenant} ${stepKey(id, 'order')}`) ?? [];
+    const liveOn = (chargeId: string) => myOrders.some((o) => o.status === 'created' && o.chargeId === chargeId);
+    judge('nothing-left-behind', id, [
+      ...myCharges.map((charge) => {
+        const refunded = refundedOf(charge.id);
+        if (refunded >= charge.amount || liveOn(charge.id)) return undefined;
+        return `run ended from outside${how} holding charge ${charge.id} of ${charge.amount}, refunded ${refunded}: refund it (docs/operations.md)`;
+      }),
+      ...myOrders.map((order) => {
+        const charge = chargeById.get(order.chargeId);
+        const paid = charge !== undefined && refundedOf(charge.id) < charge.amount;
+        return order.status === 'created' && !paid && `run ended from outside${how} leaving order ${order.id} live on a refunded or missing charge ${order.chargeId}`;
+      }),
     ]);
   }
 
@@ -170,7 +202,8 @@ export function auditInvariants(input: AuditInput): AuditReport {
   }
 
   // 7.4 and orphans: row by row. A row belongs to the checkout its key names (through
-  // checkout_refunds for a merchant refund); rows of in-flight checkouts wait for the next audit.
+  // checkout_refunds for a merchant refund); rows of in-flight checkouts wait for the next audit
+  // (those of a terminated one are judged: no run will touch them again).
   const ownerOf = (key: string): { checkout?: AuditCheckout; step?: string } => {
     const parsed = parseEffectKey(key);
     if (!parsed) return {};
@@ -197,7 +230,7 @@ export function auditInvariants(input: AuditInput): AuditReport {
 
   for (const refund of input.refunds) {
     const { checkout, step } = ownerOf(refund.key);
-    if (!checkout || !isTerminal(checkout)) continue;
+    if (!checkout || !isSettled(checkout)) continue;
     const original = chargeById.get(refund.chargeId);
     judge('refund-matched', `refund ${refund.id}`, [
       step !== 'charge.refund' && step !== 'refund' && `key ${refund.key} is not a refund key`,
@@ -208,7 +241,7 @@ export function auditInvariants(input: AuditInput): AuditReport {
 
   for (const cancellation of input.cancellations) {
     const { checkout, step } = ownerOf(cancellation.key);
-    if (!checkout || !isTerminal(checkout)) continue;
+    if (!checkout || !isSettled(checkout)) continue;
     const original = orderById.get(cancellation.orderId);
     const ownOrders = orders.get(`${checkout.merchantId} ${stepKey(checkout.id, 'order')}`) ?? [];
     judge('cancellation-matched', `cancellation of ${cancellation.orderId}`, [
@@ -223,7 +256,7 @@ export function auditInvariants(input: AuditInput): AuditReport {
   for (const r of input.refunds) refundedSum.set(r.chargeId, (refundedSum.get(r.chargeId) ?? 0) + r.amount);
   for (const charge of input.charges) {
     const { checkout } = ownerOf(charge.key);
-    if (!checkout || !isTerminal(checkout)) continue;
+    if (!checkout || !isSettled(checkout)) continue;
     const sum = refundedSum.get(charge.id) ?? 0;
     judge('refunds-within-charge', `charge ${charge.id}`, [
       sum > charge.amount && `refunds add up to ${sum}, over the charge of ${charge.amount}`,

@@ -10,8 +10,12 @@ export interface AuditCheckout {
   id: string;
   merchantId: string;
   amount: number;
-  /** `unknown`: neither Temporal nor `final_state` could say (counts as not terminal). */
-  status: CheckoutStatus | 'unknown';
+  /**
+   * `unknown`: neither Temporal nor `final_state` could say (counts as not terminal).
+   * `terminated`: the run was ended from outside (an operator's terminate, a timeout, a failed
+   * run) before it reached a final `CheckoutState`: nothing will undo what it left behind.
+   */
+  status: CheckoutStatus | 'unknown' | 'terminated';
   /** Why the status is `unknown`, or anything odd about the run (e.g. the workflow itself failed). */
   note?: string;
   /** Workflow start → close, when Temporal still knows the run; for run statistics only. */
@@ -96,7 +100,8 @@ export type InvariantId =
   | 'refunds-within-charge'
   | 'not-stuck'
   | 'no-orphans'
-  | 'no-phantom';
+  | 'no-phantom'
+  | 'nothing-left-behind';
 
 export interface InvariantResult {
   id: InvariantId;
