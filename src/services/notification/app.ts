@@ -36,7 +36,9 @@ export async function buildApp({ dispatch = true, ...deps }: NotificationAppDeps
     // and a restarted one holds them again, so it can release the claims its predecessor left.
     const instance = `notification@${os.hostname()}:${ports.notification}`;
     const dispatcher = new OutboxDispatcher(deps.pool, { ...outbox, smtpUrl, faults, faultsSeed, instance }, app.log);
-    app.addHook('onReady', async () => dispatcher.start());
+    // Once listening: a process that cannot bind the port (another holds it, and with it the
+    // instance name) never starts a dispatcher, so it never releases the live one's claims.
+    app.addHook('onListen', async () => dispatcher.start());
     // preClose, before the server gives up its port: a successor on the same port must not
     // start (and release this instance's claims) while the message in hand is still being sent.
     app.addHook('preClose', async () => dispatcher.stop());
