@@ -91,8 +91,13 @@ describe.each([40, 100])('200 checkouts, %i clients waiting at once', (concurren
     bursting = false;
     await probing;
 
-    expect(answers.map((a) => a.status)).toEqual(Array(200).fill(201));
+    // Every client got an answer, none an error: 201 completed, or — on a machine so loaded that
+    // a run outlasts its client's 30 s — 202, and that checkout then completes.
+    expect(answers.filter((a) => a.status !== 201 && a.status !== 202)).toEqual([]);
     expect(new Set(answers.map((a) => a.body.id)).size).toBe(200);
+    for (const late of answers.filter((a) => a.status === 202)) {
+      await eventually(async () => (await call('GET', `/checkouts/${late.body.id}`)).body.status === 'completed', 60_000);
+    }
     for (const a of answers) expect(services.count(`payment POST /charges ${a.body.id}:charge`)).toBe(1);
     expect(gets.length).toBeGreaterThan(0);
     expect(gets.map((g) => g.status)).toEqual(gets.map(() => 200));
