@@ -29,6 +29,42 @@ export interface ActivityDeps {
 /** Failure type of a delivery poll that found the e-mail still pending (retried by policy). */
 export const NOTIFICATION_PENDING = 'notification-pending';
 
+/** The workflow whose compensations `checkout_compensation_attempts_total` counts. */
+const CHECKOUT_WORKFLOW = 'checkoutWorkflow';
+
+/** Attempts of the checkout saga's compensations on the worker's metrics endpoint (docs/grafana-dashboard.json). */
+export const COMPENSATION_ATTEMPTS_METRIC = 'checkout_compensation_attempts';
+
+/**
+ * Counts one attempt of a compensation (`charge.refund`, `order.cancel`) of a checkout run, by its
+ * result, on the activity's metric meter: the Temporal runtime exports it on the worker's
+ * Prometheus endpoint beside the SDK's own metrics, tagged with the activity and task queue. A
+ * refund the merchant asked for (the refund workflow runs the same activity) is no compensation
+ * and is not counted; neither is a plain unit call outside an activity.
+ */
+async function countedCompensation<T>(compensation: 'charge.refund' | 'order.cancel', attempt: () => Promise<T>): Promise<T> {
+  let context: Context | undefined;
+  try {
+    context = Context.current();
+  } catch {
+    return attempt();
+  }
+  if (context.info.workflowType !== CHECKOUT_WORKFLOW) return attempt();
+  const counter = context.metricMeter.createCounter(
+    COMPENSATION_ATTEMPTS_METRIC,
+    undefined,
+    'Attempts of a checkout compensation (refund of the charge, cancellation of the order), by result',
+  );
+  try {
+    const result = await attempt();
+    counter.add(1, { compensation, result: 'succeeded' });
+    return result;
+  } catch (err) {
+    counter.add(1, { compensation, result: 'failed' });
+    throw err;
+  }
+}
+
 /** The activity's cancellation signal when running as an activity; none in plain unit calls. */
 function cancellation(): AbortSignal | undefined {
   try {
@@ -74,7 +110,7 @@ export function createActivities({ services }: ActivityDeps) {
     },
 
     async refundCharge(call: ServiceCall & { request: RefundRequest }): Promise<Refund> {
-      return post<Refund>('payment', '/refunds', call, call.request);
+      return countedCompensation('charge.refund', () => post<Refund>('payment', '/refunds', call, call.request));
     },
 
     async createOrder(call: ServiceCall & { request: OrderRequest }): Promise<Order> {
@@ -87,7 +123,7 @@ export function createActivities({ services }: ActivityDeps) {
     },
 
     async cancelOrder(call: ServiceCall & { orderId: string }): Promise<Order> {
-      return post<Order>('order', `/orders/${encodeURIComponent(call.orderId)}/cancel`, call, {});
+      return countedCompensation('order.cancel', () => post<Order>('order', `/orders/${encodeURIComponent(call.orderId)}/cancel`, call, {}));
     },
 
     /** Commits the e-mail to the notification service's outbox; its dispatcher owns SMTP retries. */

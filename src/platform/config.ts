@@ -45,6 +45,10 @@ export interface Config {
     apiReplica: number;
     /** The Postgres of Temporal's own databases in `npm run start:cluster`. */
     temporalPostgres: number;
+    /** The worker's Prometheus endpoint (`GET /metrics`: the Temporal SDK's metrics and the saga's compensations). */
+    workerMetrics: number;
+    /** The second worker's Prometheus endpoint in `npm run start:cluster`. */
+    workerMetricsReplica: number;
   };
   /** Base URLs the worker uses to reach the services (no trailing slash). */
   serviceUrls: Record<ServiceName, string>;
@@ -243,6 +247,8 @@ export const DEFAULT_PORTS: Config['ports'] = {
   temporalUi: 8233,
   apiReplica: 3010,
   temporalPostgres: 5433,
+  workerMetrics: 3005,
+  workerMetricsReplica: 3015,
 };
 
 const PORT_ENV: Record<keyof Config['ports'], string> = {
@@ -257,6 +263,8 @@ const PORT_ENV: Record<keyof Config['ports'], string> = {
   temporalUi: 'TEMPORAL_UI_PORT',
   apiReplica: 'API_REPLICA_PORT',
   temporalPostgres: 'TEMPORAL_POSTGRES_PORT',
+  workerMetrics: 'WORKER_METRICS_PORT',
+  workerMetricsReplica: 'WORKER_METRICS_REPLICA_PORT',
 };
 
 /** The env variable that sets each port: the supervisor and test harness use it to pass ports down. */

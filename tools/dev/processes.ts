@@ -41,12 +41,19 @@ export const PROCESSES: readonly (ProcessSpec & { name: ProcessName })[] = [
 
 /**
  * The production shape of `npm run start:cluster`: every process of PROCESSES, the worker and
- * the checkout API twice each (the second API on ports.apiReplica), all on one Temporal task
+ * the checkout API twice each (the second API on ports.apiReplica, the second worker's metrics
+ * on ports.workerMetricsReplica), all on one Temporal task
  * queue and one API database, as replicas behind a load balancer would be.
  */
 export function clusterProcesses(config: Config): ProcessSpec[] {
   return PROCESSES.flatMap((spec): ProcessSpec[] => {
-    if (spec.name === 'worker') return [1, 2].map((i) => ({ ...spec, name: `worker-${i}` }));
+    if (spec.name === 'worker') {
+      // Each worker's metrics endpoint on its own port: the second on ports.workerMetricsReplica.
+      return [
+        { ...spec, name: 'worker-1' },
+        { ...spec, name: 'worker-2', env: { [portEnv('workerMetrics')]: String(config.ports.workerMetricsReplica) } },
+      ];
+    }
     if (spec.name === 'api') {
       return [
         { ...spec, name: 'api-1' },

@@ -25,11 +25,17 @@
  *    retry) gets that same 410 and is never executed;
  *  - a request is in flight → waited for like a duplicate (bounded), then 409 + Retry-After.
  * So "410" means, for good: it did not happen and it will not happen.
+ *
+ * Each request's decision is counted on the app's `/metrics` (when the metrics plugin is
+ * registered) as `idempotency_requests_total{route, outcome}`, outcome one of new, replayed,
+ * mismatched, in_use, lease_taken_over, fenced; fence lookups as `idempotency_fence_lookups_total{result}`.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import path from 'node:path';
 import type { PoolClient } from 'pg';
+import { Counter } from 'prom-client';
+import { idempotencyOutcomes, type IdempotencyOutcome } from '../http/metrics';
 import { Problem } from '../http/problem';
 import { IDEMPOTENCY_KEY_PATTERN, requestFingerprint } from './fingerprint';
 import * as store from './store';
@@ -87,6 +93,19 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
   const { pool } = opts;
   app.decorateRequest('idempotency', null);
 
+  // On the app's /metrics when the metrics plugin is registered (every service registers it first).
+  const outcomes = app.hasDecorator('metrics') ? idempotencyOutcomes(app.metrics) : undefined;
+  const count = (request: FastifyRequest, outcome: IdempotencyOutcome) =>
+    outcomes?.inc({ route: request.routeOptions.url ?? 'unmatched', outcome });
+  const fenceLookups = app.hasDecorator('metrics')
+    ? new Counter({
+        name: 'idempotency_fence_lookups_total',
+        help: 'Lookups of a key whose answer was lost (POST /idempotency-keys/{key}/fence), by result: completed, fenced, in_use',
+        labelNames: ['result'],
+        registers: [app.metrics],
+      })
+    : undefined;
+
   app.addHook('preValidation', async (request) => {
     if (isIdempotent(request)) idempotencyKeyOf(request);
   });
@@ -103,14 +122,18 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     const result = await store.claim(pool, { tenant, key, fingerprint, leaseMs: opts.leaseMs, waitMs: opts.waitMs });
     switch (result.kind) {
       case 'replay': {
+        count(request, 'replayed');
         replay(reply, result.response);
         return false;
       }
       case 'mismatch':
+        count(request, 'mismatched');
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
       case 'fenced':
+        count(request, 'fenced');
         throw new Problem('idempotency-key-fenced', NEVER_RAN);
       case 'busy':
+        count(request, 'in_use');
         throw new Problem('idempotency-key-in-use', 'Retry after the original request finishes', {}, {
           'Retry-After': String(result.retryAfterSeconds),
         });
@@ -123,6 +146,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
       tx = await pool.connect();
       await tx.query('BEGIN');
       if (!(await store.lockClaim(tx, tenant, key, result.owner))) {
+        count(request, 'in_use');
         throw new Problem('idempotency-key-in-use', 'The claim on this key was taken over', {}, { 'Retry-After': '1' });
       }
     } catch (err) {
@@ -134,6 +158,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
       throw err instanceof Problem ? err : new Problem('unavailable', 'The database is unavailable');
     }
     if (result.takeover) request.log.warn({ key }, 'took over an expired idempotency claim');
+    count(request, result.takeover ? 'lease_taken_over' : 'new');
     claims.set(request, { tenant, key, owner: result.owner, tx, settled: false });
     request.idempotency = { tenant, key, tx };
     return true;
@@ -217,6 +242,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
           throw new Problem('idempotency-key-invalid', 'The key must be 1-255 printable ASCII characters');
         }
         const result = await store.fence(pool, { tenant: opts.tenantOf(request), key, waitMs: opts.waitMs });
+        fenceLookups?.inc({ result: result.kind === 'busy' ? 'in_use' : result.kind });
         switch (result.kind) {
           case 'completed':
             return replay(reply, result.response);

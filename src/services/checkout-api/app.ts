@@ -26,6 +26,7 @@ import { initialCheckoutState } from '../../saga/saga';
 import type { CheckoutInput, NotificationStatus, RefundState } from '../../saga/types';
 import { checkoutRequestProblem, type CheckoutRefundRequest, type CheckoutRequest } from './contract';
 import { OutcomeRecorder } from './outcome-recorder';
+import { checkoutMetrics } from './metrics';
 import { createCheckoutSchema, createRefundSchema, getCheckoutSchema, getRefundSchema } from './schemas';
 import * as store from './store';
 import type { CheckoutOutcome, CheckoutRecord, RefundRecord } from './store';
@@ -89,6 +90,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(metrics, { service: 'checkout-api' });
+  const counts = checkoutMetrics(app.metrics);
 
   app.decorateRequest('merchantId', '');
   app.addHook('onRequest', async (request) => {
@@ -105,6 +107,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
     intervalMs: config.checkoutRecord.outcomeSweepIntervalMs,
     retentionMs: config.checkoutRecord.retentionMs,
     log: app.log,
+    recorded: counts.ended,
   });
   app.addHook('onReady', async () => recorder.start());
   app.addHook('onClose', async () => recorder.stop());
@@ -158,7 +161,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       if (!record.startedAt && record.input) return { state: initialCheckoutState(record.input), runId: null, final: false };
       throw new Problem('unavailable', 'The checkout is not visible in Temporal yet; retry');
     }
-    if (snapshot.final) await store.recordCheckoutOutcome(pool, record.id, snapshot.state);
+    if (snapshot.final && (await store.recordCheckoutOutcome(pool, record.id, snapshot.state))) counts.ended(snapshot.state);
     return snapshot;
   }
 
@@ -186,9 +189,11 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       throw new Problem('unavailable', 'Could not start the checkout; retry with the same Idempotency-Key');
     }
     // The run exists now. Should this update not land, the next request's start finds the same run.
-    await store.markCheckoutStarted(pool, record.id, runId).catch((err: unknown) => {
+    const first = await store.markCheckoutStarted(pool, record.id, runId).catch((err: unknown) => {
       request.log.warn({ err, checkoutId: record.id }, 'could not record that the run started; the next request confirms it');
+      return false;
     });
+    if (first) counts.started();
     return runId;
   }
 
@@ -213,8 +218,10 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       // 1. The record first, with the request the run will be started with.
       const { record, created } = await store.recordCheckout(pool, { id, merchantId, fingerprint, input });
       if (record.fingerprint !== fingerprint) {
+        counts.idempotency('/checkouts', 'mismatched');
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different request');
       }
+      counts.idempotency('/checkouts', created ? 'new' : 'replayed');
       if (!created) reply.header(REPLAYED_HEADER, 'true');
 
       // 2. Then the run, once per key.
@@ -282,6 +289,7 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
       const fingerprint = requestFingerprint('POST', `/checkouts/${checkout.id}/refunds`, request.body ?? {});
 
       let refund = await store.findRefund(pool, refundId, checkout.id);
+      let created = false;
       if (!refund) {
         const { state } = await current(checkout);
         if (state.status !== 'completed' || !state.chargeId) {
@@ -297,13 +305,15 @@ export async function buildApiApp(deps: ApiDeps): Promise<FastifyInstance> {
           if (amount <= 0) throw new Problem('refund-exceeds-charge', 'The charge is already fully refunded');
         }
         // A concurrent first request under the same key may have recorded it meanwhile: one record wins.
-        refund = (await store.recordRefund(pool, { id: refundId, checkoutId: checkout.id, fingerprint, chargeId, amount })).record;
+        ({ record: refund, created } = await store.recordRefund(pool, { id: refundId, checkoutId: checkout.id, fingerprint, chargeId, amount }));
       } else {
         reply.header(REPLAYED_HEADER, 'true');
       }
       if (refund.fingerprint !== null && refund.fingerprint !== fingerprint) {
+        counts.idempotency('/checkouts/:id/refunds', 'mismatched');
         throw new Problem('idempotency-key-reused', 'This Idempotency-Key was already used with a different refund request');
       }
+      counts.idempotency('/checkouts/:id/refunds', created ? 'new' : 'replayed');
 
       let result = refund.result;
       if (!result) {

@@ -94,14 +94,31 @@ export async function findCheckout(pool: Pool, id: string, merchantId: string): 
   return rows[0] ? checkoutRecord(rows[0]) : null;
 }
 
-/** Temporal confirmed the run: the key never starts one again. */
-export async function markCheckoutStarted(pool: Pool, id: string, runId: string | null): Promise<void> {
-  await pool.query('UPDATE checkouts SET started_at = COALESCE(started_at, now()), run_id = COALESCE(run_id, $2) WHERE id = $1', [id, runId]);
+/**
+ * Temporal confirmed the run: the key never starts one again. True when this call was the first
+ * to note it (`checkout_started_total` counts each checkout once).
+ */
+export async function markCheckoutStarted(pool: Pool, id: string, runId: string | null): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    'UPDATE checkouts SET started_at = now(), run_id = COALESCE(run_id, $2) WHERE id = $1 AND started_at IS NULL',
+    [id, runId],
+  );
+  if (rowCount) return true;
+  // Noted before (without a run id when that start found the run already there): keep the id now known.
+  if (runId !== null) await pool.query('UPDATE checkouts SET run_id = $2 WHERE id = $1 AND run_id IS NULL', [id, runId]);
+  return false;
 }
 
-/** Records the run's outcome once; later reads answer from it, whatever Temporal still keeps. */
-export async function recordCheckoutOutcome(pool: Pool, id: string, outcome: CheckoutOutcome): Promise<void> {
-  await pool.query('UPDATE checkouts SET final_state = $2, finished_at = now() WHERE id = $1 AND final_state IS NULL', [id, outcome]);
+/**
+ * Records the run's outcome once; later reads answer from it, whatever Temporal still keeps.
+ * True when this call recorded it (the outcome counters count each checkout once).
+ */
+export async function recordCheckoutOutcome(pool: Pool, id: string, outcome: CheckoutOutcome): Promise<boolean> {
+  const { rowCount } = await pool.query('UPDATE checkouts SET final_state = $2, finished_at = now() WHERE id = $1 AND final_state IS NULL', [
+    id,
+    outcome,
+  ]);
+  return rowCount === 1;
 }
 
 /**

@@ -80,7 +80,7 @@ export interface Stack {
 export async function stackEnv(id: string, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of DERIVED) delete env[k];
-  const portNames = ['api', 'payment', 'order', 'notification', 'mailboxHttp', 'mailboxSmtp'] as const;
+  const portNames = ['api', 'payment', 'order', 'notification', 'mailboxHttp', 'mailboxSmtp', 'workerMetrics'] as const;
   const ports = await freePorts(portNames.length, env.HOST ?? '127.0.0.1');
   portNames.forEach((p, i) => (env[portEnv(p)] = String(ports[i])));
   for (const d of DATABASES) env[`${d.toUpperCase()}_DATABASE_URL`] = withDatabase(env.DATABASE_URL!, `s${id}_${d}`);
