@@ -1,18 +1,27 @@
 /**
- * `npm run chaos -- --checkouts 1000 --fault-rate 0.2 --seed 1 --concurrency 8`
+ * `npm run chaos -- --checkouts 1000 --fault-rate 0.2 --seed 42 --concurrency 10`
  *
  * Starts a complete, private system on free ports (embedded Postgres, a persistent Temporal dev
  * server, mailbox, three services with FAULTS, worker, API), drives the checkouts through the
- * API while SIGKILLing every process at planned moments and restarting Temporal once, waits for
- * all checkouts to finish (bounded), audits docs/api.md#invariants and prints one summary. Exit 1 on any
- * violation. Options:
- *   --checkouts N       checkouts to drive (default 200)
- *   --fault-rate R      chance of a fault per service request, split before/after/delay (default 0.2)
- *   --seed S            seeds the load, the faults and the kill plan (default 1)
- *   --concurrency C     checkouts in flight at once (default 8)
- *   --kills K           SIGKILLs of application processes (default: 6, or N/100 if more)
- *   --settle-timeout S  seconds to wait for stragglers after the load (default 180)
- *   --keep              keep the data folder (logs, databases, Temporal file) for a post-mortem
+ * API (each waiting on its result with `Prefer: wait`) while SIGKILLing every process at planned
+ * moments, restarting Temporal once and stopping Postgres once for a few seconds; then a burst at
+ * high concurrency (checkouts waiting at once, and a burst of refund requests); waits for all
+ * checkouts to finish (bounded), audits docs/api.md#invariants and prints one summary. Exit 1 on
+ * any violation, and on any answer nothing explains (a 500, a 503 without Retry-After, a hang,
+ * a 409 to a duplicate, a wrong answer in the refund burst, a process that did not recover).
+ * Options:
+ *   --checkouts N          checkouts of the main load (default 200)
+ *   --fault-rate R         chance of a fault per service request, split before/after/delay (default 0.2)
+ *   --seed S               seeds the load, the faults and the kill plan (default 1)
+ *   --concurrency C        clients of the main load, one checkout each at a time (default 10)
+ *   --kills K              SIGKILLs of application processes (default: 6, or N/100 if more)
+ *   --outage S             seconds Postgres is stopped, at 70 % of the main load (default 5; 0: none)
+ *   --burst-checkouts N    checkouts of the burst (default: N/5, at least the burst concurrency; 0: no burst)
+ *   --burst-concurrency C  clients at once in the burst, each waiting with Prefer: wait (default 50)
+ *   --refund-burst N       refund requests sent at once during the burst (default 100)
+ *   --wait S               the Prefer: wait of every checkout request (default 30, the API's maximum)
+ *   --settle-timeout S     seconds to wait for stragglers after the load (default 180)
+ *   --keep                 keep the data folder (logs, databases, Temporal file) for a post-mortem
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,10 +31,8 @@ import { handleShutdown } from '../../src/platform/bootstrap';
 import { formatAuditReport } from '../audit/report';
 import { faultSpecs, planCheckouts, planKills } from './plan';
 import { runChaos } from './run';
-import { formatChaosSummary } from './summary';
+import { chaosFindings, formatChaosSummary } from './summary';
 import { PidDir } from '../dev/leftovers';
-import { startEmbeddedPostgres, type PostgresHandle } from '../dev/postgres';
-import { freePort } from '../dev/wait';
 import { pidDirOf } from '../dev/sandbox/state';
 import { CHAOS_DELAY_MS, startChaosStack, type ChaosStack } from './stack';
 
@@ -37,8 +44,13 @@ function options() {
       checkouts: { type: 'string', default: '200' },
       'fault-rate': { type: 'string', default: '0.2' },
       seed: { type: 'string', default: '1' },
-      concurrency: { type: 'string', default: '8' },
+      concurrency: { type: 'string', default: '10' },
       kills: { type: 'string' },
+      outage: { type: 'string', default: '5' },
+      'burst-checkouts': { type: 'string' },
+      'burst-concurrency': { type: 'string', default: '50' },
+      'refund-burst': { type: 'string', default: '100' },
+      wait: { type: 'string', default: '30' },
       'settle-timeout': { type: 'string', default: '180' },
       keep: { type: 'boolean', default: false },
     },
@@ -49,12 +61,20 @@ function options() {
     return v;
   };
   const checkouts = Math.floor(n('checkouts', values.checkouts, 1));
+  const burstConcurrency = Math.floor(n('burst-concurrency', values['burst-concurrency'], 1));
   return {
     checkouts,
     faultRate: n('fault-rate', values['fault-rate'], 0),
     seed: Math.floor(n('seed', values.seed, 0)),
     concurrency: Math.floor(n('concurrency', values.concurrency, 1)),
     kills: Math.floor(values.kills === undefined ? Math.max(6, checkouts / 100) : n('kills', values.kills, 0)),
+    outageMs: n('outage', values.outage, 0) * 1000,
+    burstCheckouts: Math.floor(
+      values['burst-checkouts'] === undefined ? Math.max(burstConcurrency, checkouts / 5) : n('burst-checkouts', values['burst-checkouts'], 0),
+    ),
+    burstConcurrency,
+    refundBurst: Math.floor(n('refund-burst', values['refund-burst'], 0)),
+    preferWaitSeconds: Math.floor(n('wait', values.wait, 0)),
     settleTimeoutMs: n('settle-timeout', values['settle-timeout'], 1) * 1000,
     keep: values.keep,
   };
@@ -64,12 +84,10 @@ async function main(): Promise<number> {
   const opts = options();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkout-saga-chaos-'));
   const host = '127.0.0.1';
-  let postgres: PostgresHandle | undefined;
   let chaos: ChaosStack | undefined;
   const cleanUp = async () => {
     await chaos?.stop().catch(() => undefined);
     await new PidDir(pidDirOf(dataDir)).sweep();
-    await postgres?.stop();
     if (!opts.keep) fs.rmSync(dataDir, { recursive: true, force: true });
   };
   // An interrupted run is not a clean one: it exits 130, as a shell reports Ctrl-C.
@@ -77,10 +95,9 @@ async function main(): Promise<number> {
 
   try {
     say(`chaos: ${JSON.stringify(opts)}; data in ${dataDir}`);
-    // Throwaway cluster: fsync off. Postgres is the one process the run never kills.
-    postgres = await startEmbeddedPostgres({ dataDir, host, port: await freePort(host), fast: true, log: say });
-    Object.assign(process.env, { HOST: host, DATA_DIR: dataDir, DATABASE_URL: postgres.url });
-    chaos = await startChaosStack({ faults: faultSpecs(opts.faultRate, CHAOS_DELAY_MS), seed: opts.seed, log: say });
+    // The stack's own Postgres (a throwaway cluster, fsync off): the outage stops and starts it.
+    Object.assign(process.env, { HOST: host, DATA_DIR: dataDir });
+    chaos = await startChaosStack({ faults: faultSpecs(opts.faultRate, CHAOS_DELAY_MS), seed: opts.seed, ownPostgres: true, log: say });
     say(`chaos: stack ${chaos.stack.id} ready; API ${chaos.apiUrl}`);
 
     const plan = planCheckouts({ checkouts: opts.checkouts, seed: opts.seed });
@@ -90,11 +107,17 @@ async function main(): Promise<number> {
       kills: opts.kills,
       targets: ['worker', 'payment', 'order', 'notification', 'api', 'mailbox'],
       restartTemporal: true,
+      postgresOutageMs: opts.outageMs,
     });
-    const result = await runChaos(chaos, plan, kills, { ...opts, log: say });
+    const burst = {
+      plan: planCheckouts({ checkouts: opts.burstCheckouts, seed: opts.seed + 1, keyPrefix: `chaos-${opts.seed}-burst` }),
+      concurrency: opts.burstConcurrency,
+      refundRequests: opts.refundBurst,
+    };
+    const result = await runChaos(chaos, plan, kills, { ...opts, burst, log: say });
     console.log(`${formatChaosSummary(result)}\n\n${formatAuditReport(result.audit)}`);
     if (opts.keep) say(`chaos: data kept in ${dataDir}`);
-    return result.audit.ok ? 0 : 1;
+    return result.audit.ok && chaosFindings(result) === 0 ? 0 : 1;
   } finally {
     await cleanUp();
   }

@@ -62,6 +62,8 @@ export interface LoadOptions {
   duplicateRate?: number;
   /** Share of `ok` checkouts that get a merchant refund once completed. */
   refundRate?: number;
+  /** Idempotency keys are `<keyPrefix>-<index>` (default `chaos-<seed>`): a second plan of one run needs its own. */
+  keyPrefix?: string;
 }
 
 function pick<T extends string>(weights: Record<T, number>, r: number): T {
@@ -95,7 +97,7 @@ export function planCheckouts(opts: LoadOptions): PlannedCheckout[] {
     return {
       index,
       scenario,
-      idempotencyKey: `chaos-${opts.seed}-${index}`,
+      idempotencyKey: `${opts.keyPrefix ?? `chaos-${opts.seed}`}-${index}`,
       body: {
         customerId: `cus_chaos_${index % 97}`,
         email: scenario === 'bounce' ? `c${index}@bounce.test` : `c${index}@example.com`,
@@ -132,7 +134,8 @@ export function faultSpecs(rate: number, delayMs: number): Record<ServiceName, s
   return { payment: spec(FAULT_POINTS.payment), order: spec(FAULT_POINTS.order), notification: spec(FAULT_POINTS.notification) };
 }
 
-export type KillTarget = ProcessName | 'temporal';
+/** `postgres`: a database outage (stopped, kept down for `downMs`, started again), not a kill. */
+export type KillTarget = ProcessName | 'temporal' | 'postgres';
 
 export interface KillEvent {
   /** Fires once this many checkouts have been started. */
@@ -150,6 +153,8 @@ export interface KillOptions {
   targets: readonly ProcessName[];
   /** Restart the Temporal dev server once, half-way. */
   restartTemporal: boolean;
+  /** Stop Postgres for this long once, at 70 % of the run (0 or absent: no outage). */
+  postgresOutageMs?: number;
 }
 
 /** Kill moments spread over the run (never during the first 5 % or the last 10 %, so load surrounds each). */
@@ -163,7 +168,60 @@ export function planKills(opts: KillOptions): KillEvent[] {
     events.push({ afterCheckouts: Math.floor(opts.checkouts * 0.05 + random() * span), target, downMs: Math.floor(random() * 2_000) });
   }
   if (opts.restartTemporal) events.push({ afterCheckouts: Math.floor(opts.checkouts / 2), target: 'temporal', downMs: 1_000 });
+  if (opts.postgresOutageMs) events.push({ afterCheckouts: Math.floor(opts.checkouts * 0.7), target: 'postgres', downMs: opts.postgresOutageMs });
   return events.sort((a, b) => a.afterCheckouts - b.afterCheckouts);
+}
+
+/** One request of a refund burst: `POST /checkouts/{checkoutId}/refunds` with `Idempotency-Key: key`. */
+export interface RefundBurstRequest {
+  checkoutId: string;
+  key: string;
+  amount: number;
+  /** False for a checkout id that was never created: the answer must be 404. */
+  known: boolean;
+}
+
+export interface RefundBurstOptions {
+  seed: number;
+  /** Completed checkouts to refund (one cent per key, so no sum of refunds can exceed a charge). */
+  checkoutIds: readonly string[];
+  /** Requests in the burst, all sent at once. */
+  requests: number;
+  /** Share of the requests for checkouts that do not exist (default 0.3). */
+  unknownShare?: number;
+  /** Copies of each refund key of a known checkout, sent concurrently (default 3). */
+  copies?: number;
+}
+
+/**
+ * A burst of merchant refunds: keys of known checkouts, each sent `copies` times at the same
+ * moment (one refund per key must come of it), and requests for well-formed checkout ids that
+ * were never created. Shuffled, so the copies of a key do not leave together.
+ */
+export function planRefundBurst(opts: RefundBurstOptions): RefundBurstRequest[] {
+  const random = mulberry32(opts.seed ^ 0x4ef0);
+  const copies = Math.max(1, opts.copies ?? 3);
+  const unknown = opts.checkoutIds.length === 0 ? opts.requests : Math.round(opts.requests * (opts.unknownShare ?? 0.3));
+  const requests: RefundBurstRequest[] = [];
+  for (let i = 0; requests.length < opts.requests - unknown; i++) {
+    const checkoutId = opts.checkoutIds[i % opts.checkoutIds.length]!;
+    const key = `chaos-${opts.seed}-burst-refund-${i}`;
+    for (let c = 0; c < copies && requests.length < opts.requests - unknown; c++) requests.push({ checkoutId, key, amount: 1, known: true });
+  }
+  const hex = () => Array.from({ length: 40 }, () => Math.floor(random() * 16).toString(16)).join('');
+  for (let i = 0; i < unknown; i++) requests.push({ checkoutId: `chk_${hex()}`, key: `chaos-${opts.seed}-unknown-refund-${i}`, amount: 1, known: false });
+  for (let i = requests.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [requests[i], requests[j]] = [requests[j]!, requests[i]!];
+  }
+  return requests;
+}
+
+/** The p-th percentile (nearest rank, 0 < p ≤ 100) of `values`; 0 for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
 }
 
 /** Median and maximum (0 for none), for completion times. */

@@ -83,7 +83,8 @@ export async function stackEnv(id: string, extra: Record<string, string> = {}): 
   const portNames = ['api', 'payment', 'order', 'notification', 'mailboxHttp', 'mailboxSmtp', 'workerMetrics'] as const;
   const ports = await freePorts(portNames.length, env.HOST ?? '127.0.0.1');
   portNames.forEach((p, i) => (env[portEnv(p)] = String(ports[i])));
-  for (const d of DATABASES) env[`${d.toUpperCase()}_DATABASE_URL`] = withDatabase(env.DATABASE_URL!, `s${id}_${d}`);
+  // A DATABASE_URL in `extra` (a Postgres of the caller's own) holds the stack's databases too.
+  for (const d of DATABASES) env[`${d.toUpperCase()}_DATABASE_URL`] = withDatabase(extra.DATABASE_URL ?? env.DATABASE_URL!, `s${id}_${d}`);
   env.TEMPORAL_TASK_QUEUE = `checkout-${id}`;
   return { ...env, ...extra };
 }
