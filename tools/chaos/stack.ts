@@ -90,6 +90,9 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
   // Its own Postgres (tools/chaos/postgres-main.ts): the cluster in <runDir>/postgres, on one
   // port for every start. Its output (an outage makes every backend log a FATAL) goes to a file.
   const pgPort = await freePort(base.host);
+  // As root the server runs as the `postgres` user, which must be able to reach the run folder
+  // through DATA_DIR (a mkdtemp folder is 0700), as startEmbeddedPostgres does for its own folder.
+  if (opts.ownPostgres && process.getuid?.() === 0) fs.chmodSync(dataDir, fs.statSync(dataDir).mode | 0o055);
   const pgLog = fs.createWriteStream(path.join(runDir, 'postgres.log'), { flags: 'a' });
   const startPostgres = async (): Promise<OwnPostgres> => {
     const child = spawnChild('postgres', process.execPath, ['--import', 'tsx', path.join(ROOT, 'tools/chaos/postgres-main.ts')], {

@@ -12,7 +12,7 @@ function outageCell(o: OutageReport): string {
   const ready = o.readyAt === null ? `NOT ready after 60 s: ${o.notReady.join(', ')}` : `every process ready ${seconds(o.readyAt - o.up)} after`;
   const running = o.notRunning.length ? `; not running: ${o.notRunning.join(', ')}` : ', none restarted';
   return (
-    `down ${seconds(o.starting - o.down)} under load (stop ${seconds(o.down - o.stopping)}, start ${seconds(o.up - o.starting)}); ` +
+    `unavailable ${seconds(o.up - o.stopping)} under load (stopping ${seconds(o.down - o.stopping)}, no server ${seconds(o.starting - o.down)}, starting ${seconds(o.up - o.starting)}); ` +
     `${a.total} answers meanwhile: ${a.success} success, ${a.retryLater} 503 + Retry-After, ${a.other} other; ${ready}${running}`
   );
 }
