@@ -17,12 +17,17 @@ const retry: RetryPolicy = {
 };
 
 /**
- * Charge and order. Bounded (about a minute of trying), so a service that stays down fails
- * the checkout — which then compensates — instead of leaving the customer waiting forever.
+ * Charge and order. Bounded in time, so a service that stays down fails the checkout — which
+ * then compensates — instead of leaving the customer waiting forever. The bound is time, not a
+ * count of attempts, and outlasts twice over the services' lease on a key (IDEMPOTENCY_LEASE_MS,
+ * 30 s): a database outage can leave a claim orphaned, and the service answers
+ * `idempotency-key-in-use` until its lease runs out; ten quick attempts (about 26 s) were spent
+ * before it did, failing a checkout that a few more seconds would have completed.
  */
 export const FORWARD_STEP: ActivityOptions = {
   startToCloseTimeout: '10s',
-  retry: { ...retry, maximumAttempts: 10 },
+  scheduleToCloseTimeout: '90s',
+  retry,
 };
 
 /**

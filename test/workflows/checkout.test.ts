@@ -245,6 +245,17 @@ test('a compensation that keeps failing is flagged until it succeeds', async () 
   expect(await searchAttribute(input.checkoutId, attrs.CompensationFailing)).toBe(false);
 });
 
+test('a key held past a database outage (in use until its 30 s lease ends) delays the step, it does not fail the checkout', async () => {
+  const input = checkout();
+  const heldUntil = Date.now() + 35_000;
+  services.on(input.checkoutId, 'createOrder', () => {
+    if (Date.now() < heldUntil) throw ApplicationFailure.retryable('A request with this Idempotency-Key is still in progress', 'idempotency-key-in-use');
+  });
+  const state = await run(input);
+  expect(state).toMatchObject({ status: 'completed', orderId: expect.stringMatching(/^ord_/), failure: null });
+  expect(services.callsFor(input.checkoutId).filter((c) => c.activity === 'createOrder').length).toBeGreaterThan(10);
+}, 120_000);
+
 describe('refund workflow', () => {
   const refund = (amount: number) => ({
     refundId: `rfd_test_${randomUUID()}`,
