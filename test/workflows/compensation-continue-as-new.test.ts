@@ -21,7 +21,7 @@ import { checkoutSearchAttributes, SEARCH_ATTRIBUTES } from '../../src/workflows
 import { workflowBundle } from '../support/temporal';
 import { sampleCheckoutInput } from '../../tools/support/samples';
 import { FakeServices } from './fake-services';
-import { locateTestServer } from './time-skipping-server';
+import { createTimeSkippingEnv, locateTestServer } from './time-skipping-server';
 
 // A week of rounds is ~10,000 activity calls and ~110 runs through one worker: a few minutes.
 jest.setTimeout(900_000);
@@ -39,7 +39,7 @@ const services = new FakeServices();
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') }); // thousands of failed refunds are the point
   const path = await locateTestServer({ log: (m) => process.stderr.write(`[test-server] ${m}\n`) });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  env = await createTimeSkippingEnv(path);
   const namespace = env.namespace ?? 'default';
   // The workflow upserts the project's search attributes; register them as the setup step would.
   await env.connection.operatorService.addSearchAttributes({

@@ -15,6 +15,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   findOnPath,
   isExecutableFile,
@@ -40,7 +41,6 @@ export const MAVEN_CENTRAL = `Maven Central ${TEST_SERVER_ARTIFACT}`;
 async function downloadWithSdk(dir: string, log: (m: string) => void): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
   log(`@temporalio/testing downloads the test server from temporal.download into ${dir}`);
-  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'cached-download', downloadDir: dir } } });
   await env.teardown();
   const found = fs
@@ -146,4 +146,20 @@ export interface TestServerOptions {
 export function locateTestServer(opts: TestServerOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
   return locateBinary(TEMPORAL_TEST_SERVER, { explicitPath: env.TEMPORAL_TEST_SERVER_PATH || undefined, env, skip: opts.skip, log: opts.log });
+}
+
+/**
+ * The time-skipping environment on the test server at `path`. The SDK gives a server 5 s to
+ * listen; a JVM on a loaded 2-core CI machine can take longer (it listens in about 1 s on a quiet
+ * one), so a start that only ran out of that time is tried again, a few times.
+ */
+export async function createTimeSkippingEnv(path: string, attempts = 4): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+    } catch (err) {
+      if (attempt >= attempts || !/did not start within/.test(String(err))) throw err;
+      process.stderr.write(`[test-server] not listening within the SDK's 5 s (attempt ${attempt} of ${attempts}); starting it again\n`);
+    }
+  }
 }
