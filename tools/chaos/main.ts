@@ -22,6 +22,13 @@
  *   --wait S               the Prefer: wait of every checkout request (default 30, the API's maximum)
  *   --settle-timeout S     seconds to wait for stragglers after the load (default 180)
  *   --keep                 keep the data folder (logs, databases, Temporal file) for a post-mortem
+ *   --cluster              the production topology of `npm run start:cluster` instead (docs/cluster-chaos-run.md):
+ *                          a Temporal cluster (frontend, history, matching, worker as separate processes) on its
+ *                          own Postgres, two workers, two API replicas the clients spread their requests over;
+ *                          the kills hit one process at a time (each worker, each API replica, the services) and
+ *                          history, matching, the frontend and Temporal's Postgres are each restarted once
+ *                          (no dev-server restart; --outage defaults to 0 there: the services' Postgres stays up)
+ *   --infra-down S         --cluster: seconds each restarted Temporal part stays down (default 2)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +42,7 @@ import { chaosFindings, formatChaosSummary } from './summary';
 import { PidDir } from '../dev/leftovers';
 import { pidDirOf } from '../dev/sandbox/state';
 import { CHAOS_DELAY_MS, startChaosStack, type ChaosStack } from './stack';
+import { CLUSTER_KILL_TARGETS, clusterInfraRestarts, ensureWorkerKills, startClusterChaosStack, type ClusterChaosStack } from './cluster-stack';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -46,13 +54,15 @@ function options() {
       seed: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '10' },
       kills: { type: 'string' },
-      outage: { type: 'string', default: '5' },
+      outage: { type: 'string' },
       'burst-checkouts': { type: 'string' },
       'burst-concurrency': { type: 'string', default: '50' },
       'refund-burst': { type: 'string', default: '100' },
       wait: { type: 'string', default: '30' },
       'settle-timeout': { type: 'string', default: '180' },
       keep: { type: 'boolean', default: false },
+      cluster: { type: 'boolean', default: false },
+      'infra-down': { type: 'string', default: '2' },
     },
   });
   const n = (name: string, raw: string | undefined, min: number) => {
@@ -68,7 +78,7 @@ function options() {
     seed: Math.floor(n('seed', values.seed, 0)),
     concurrency: Math.floor(n('concurrency', values.concurrency, 1)),
     kills: Math.floor(values.kills === undefined ? Math.max(6, checkouts / 100) : n('kills', values.kills, 0)),
-    outageMs: n('outage', values.outage, 0) * 1000,
+    outageMs: values.outage === undefined ? (values.cluster ? 0 : 5_000) : n('outage', values.outage, 0) * 1000,
     burstCheckouts: Math.floor(
       values['burst-checkouts'] === undefined ? Math.max(burstConcurrency, checkouts / 5) : n('burst-checkouts', values['burst-checkouts'], 0),
     ),
@@ -77,6 +87,8 @@ function options() {
     preferWaitSeconds: Math.floor(n('wait', values.wait, 0)),
     settleTimeoutMs: n('settle-timeout', values['settle-timeout'], 1) * 1000,
     keep: values.keep,
+    cluster: values.cluster,
+    infraDownMs: n('infra-down', values['infra-down'], 0) * 1000,
   };
 }
 
@@ -84,7 +96,7 @@ async function main(): Promise<number> {
   const opts = options();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'checkout-saga-chaos-'));
   const host = '127.0.0.1';
-  let chaos: ChaosStack | undefined;
+  let chaos: ChaosStack | ClusterChaosStack | undefined;
   const cleanUp = async () => {
     await chaos?.stop().catch(() => undefined);
     await new PidDir(pidDirOf(dataDir)).sweep();
@@ -97,18 +109,29 @@ async function main(): Promise<number> {
     say(`chaos: ${JSON.stringify(opts)}; data in ${dataDir}`);
     // The stack's own Postgres (a throwaway cluster, fsync off): the outage stops and starts it.
     Object.assign(process.env, { HOST: host, DATA_DIR: dataDir });
-    chaos = await startChaosStack({ faults: faultSpecs(opts.faultRate, CHAOS_DELAY_MS), seed: opts.seed, ownPostgres: true, log: say });
-    say(`chaos: stack ${chaos.stack.id} ready; API ${chaos.apiUrl}`);
+    const faults = faultSpecs(opts.faultRate, CHAOS_DELAY_MS);
+    if (opts.cluster) {
+      if (opts.outageMs) throw new Error('--outage is not supported with --cluster (the services\' Postgres stays up; Temporal\'s is restarted)');
+      const began = Date.now();
+      chaos = await startClusterChaosStack({ faults, seed: opts.seed, log: say });
+      say(`chaos: cluster ready in ${((Date.now() - began) / 1000).toFixed(1)} s; API replicas ${chaos.apiUrls.join(', ')}; Temporal ${chaos.config.temporal.address}`);
+    } else {
+      const stack = await startChaosStack({ faults, seed: opts.seed, ownPostgres: true, log: say });
+      chaos = stack;
+      say(`chaos: stack ${stack.stack.id} ready; API ${stack.apiUrl}`);
+    }
 
     const plan = planCheckouts({ checkouts: opts.checkouts, seed: opts.seed });
-    const kills = planKills({
+    const planned = planKills({
       checkouts: opts.checkouts,
       seed: opts.seed,
       kills: opts.kills,
-      targets: ['worker', 'payment', 'order', 'notification', 'api', 'mailbox'],
-      restartTemporal: true,
+      targets: opts.cluster ? CLUSTER_KILL_TARGETS : ['worker', 'payment', 'order', 'notification', 'api', 'mailbox'],
+      restartTemporal: !opts.cluster,
       postgresOutageMs: opts.outageMs,
+      infraRestarts: opts.cluster ? clusterInfraRestarts(opts.infraDownMs) : undefined,
     });
+    const kills = opts.cluster ? ensureWorkerKills(planned) : planned;
     const burst = {
       plan: planCheckouts({ checkouts: opts.burstCheckouts, seed: opts.seed + 1, keyPrefix: `chaos-${opts.seed}-burst` }),
       concurrency: opts.burstConcurrency,

@@ -5,7 +5,7 @@
  */
 import type { ServiceName } from '../../src/platform/config';
 import { mulberry32 } from '../../src/platform/random';
-import type { ProcessName } from '../dev/processes';
+import type { ProcessSpec } from '../dev/processes';
 import type { LineItem } from '../../src/saga/types';
 
 /** The test triggers (docs/api.md#test-triggers), one scenario each. */
@@ -135,7 +135,15 @@ export function faultSpecs(rate: number, delayMs: number): Record<ServiceName, s
 }
 
 /** `postgres`: a database outage (stopped, kept down for `downMs`, started again), not a kill. */
-export type KillTarget = ProcessName | 'temporal' | 'postgres';
+export type KillTarget =
+  | ProcessSpec['name']
+  | 'temporal'
+  | 'postgres'
+  | 'temporal-frontend'
+  | 'temporal-history'
+  | 'temporal-matching'
+  | 'temporal-worker'
+  | 'temporal-postgres';
 
 export interface KillEvent {
   /** Fires once this many checkouts have been started. */
@@ -150,11 +158,16 @@ export interface KillOptions {
   seed: number;
   /** SIGKILLs of application processes; each of `targets` is hit at least once when kills ≥ targets. */
   kills: number;
-  targets: readonly ProcessName[];
+  targets: readonly ProcessSpec['name'][];
   /** Restart the Temporal dev server once, half-way. */
   restartTemporal: boolean;
   /** Stop Postgres for this long once, at 70 % of the run (0 or absent: no outage). */
   postgresOutageMs?: number;
+  /**
+   * The cluster topology: each of these restarted once (stopped, down `downMs`, started again),
+   * spread evenly over 20 %–85 % of the run, in this order.
+   */
+  infraRestarts?: readonly { target: KillTarget; downMs: number }[];
 }
 
 /** Kill moments spread over the run (never during the first 5 % or the last 10 %, so load surrounds each). */
@@ -169,6 +182,10 @@ export function planKills(opts: KillOptions): KillEvent[] {
   }
   if (opts.restartTemporal) events.push({ afterCheckouts: Math.floor(opts.checkouts / 2), target: 'temporal', downMs: 1_000 });
   if (opts.postgresOutageMs) events.push({ afterCheckouts: Math.floor(opts.checkouts * 0.7), target: 'postgres', downMs: opts.postgresOutageMs });
+  const infra = opts.infraRestarts ?? [];
+  infra.forEach(({ target, downMs }, i) =>
+    events.push({ afterCheckouts: Math.floor(opts.checkouts * (0.2 + (0.65 * (i + 0.5)) / infra.length)), target, downMs }),
+  );
   return events.sort((a, b) => a.afterCheckouts - b.afterCheckouts);
 }
 

@@ -19,7 +19,7 @@ import { collectAuditInput } from '../audit/collect';
 import { auditInvariants } from '../audit/invariants';
 import type { AuditReport } from '../audit/types';
 import { mapLimit } from '../support/concurrency';
-import type { ProcessName } from '../dev/processes';
+import type { ProcessName, ProcessSpec } from '../dev/processes';
 import { orderTotal } from '../../src/saga/money';
 import type { CheckoutStatus } from '../../src/saga/types';
 import {
@@ -29,7 +29,6 @@ import {
   planCheckouts,
   planRefundBurst,
   type KillEvent,
-  type KillTarget,
   type PlannedCheckout,
   type RefundBurstRequest,
 } from './plan';
@@ -46,19 +45,35 @@ export interface OutageTimes {
   up: number;
 }
 
+/** An application process of the target: one of PROCESSES, or a replica (`worker-2`, `api-1`) on the cluster. */
+export type TargetProcess = ProcessSpec['name'];
+
+/** Temporal's own parts on the cluster topology, restarted (stopped, started again) by a chaos run. */
+export const INFRA_TARGETS = ['temporal-frontend', 'temporal-history', 'temporal-matching', 'temporal-worker', 'temporal-postgres'] as const;
+export type InfraTarget = (typeof INFRA_TARGETS)[number];
+
 export interface ChaosTarget {
   /** The system's configuration (databases, Temporal, mailbox) for the audit. */
   config: Config;
   apiUrl: string;
+  /** Every API replica: the clients spread their requests over them (round robin, per request); default [apiUrl]. */
+  apiUrls?: string[];
   apiKey: string;
-  kill9(name: ProcessName): Promise<void>;
+  /** The application processes the run watches (revives if dead); default the six of PROCESSES. */
+  processNames?: readonly TargetProcess[];
+  kill9(name: TargetProcess): Promise<void>;
   /** Starts a killed process again; `env` overrides (a fresh FAULTS_SEED). */
-  restart(name: ProcessName, env?: Record<string, string>): Promise<void>;
+  restart(name: TargetProcess, env?: Record<string, string>): Promise<void>;
   /** False while a process is dead (killed, or crashed on its own). */
-  running(name: ProcessName): boolean;
+  running(name: TargetProcess): boolean;
   /** The last output of a process found dead, for the report of a death nobody planned. */
-  lastWords(name: ProcessName): string;
+  lastWords(name: TargetProcess): string;
   restartTemporal(): Promise<void>;
+  /**
+   * The cluster topology: stops one of Temporal's services (or its Postgres), keeps it down for
+   * `downMs`, starts it again and resolves once it is back. Absent on the dev server.
+   */
+  restartInfra?(what: InfraTarget, downMs: number): Promise<void>;
   /**
    * The system's Postgres: stop() resolves once the server has exited, start() once it accepts
    * connections again on the same data and port; no other process is touched. Absent when the
@@ -66,7 +81,7 @@ export interface ChaosTarget {
    */
   postgres?: { stop(): Promise<void>; start(): Promise<void> };
   /** `GET /healthz` of every process that has one: after an outage each must be ready again by itself. */
-  healthUrls: Partial<Record<ProcessName, string>>;
+  healthUrls: Record<string, string>;
   /** Faults the services injected so far, by kind. */
   faultCounts(): Record<'before' | 'after' | 'delay', number>;
 }
@@ -152,7 +167,7 @@ export interface OutageReport extends OutageTimes {
   readyAt: number | null;
   notReady: string[];
   /** Processes not running once it was over (they must not need a restart). */
-  notRunning: ProcessName[];
+  notRunning: TargetProcess[];
   /** The API's answers to requests in flight at any time during [stopping, up]. */
   answers: { total: number; success: number; retryLater: number; other: number; otherExamples: string[] };
 }
@@ -186,9 +201,10 @@ export interface RefundBurstReport {
 
 export interface ChaosResult {
   outcomes: CheckoutOutcome[];
-  kills: Partial<Record<KillTarget, number>>;
+  /** By target (KillTarget). */
+  kills: Record<string, number>;
   /** Processes found dead without being killed by the run (and restarted). */
-  unexpectedDeaths: Partial<Record<ProcessName, number>>;
+  unexpectedDeaths: Record<string, number>;
   faults: Record<'before' | 'after' | 'delay', number>;
   audit: AuditReport;
   /** Workflow start → close of terminal checkouts. */
@@ -206,6 +222,8 @@ export interface ChaosResult {
   answers: { total: number; connectionErrors: number; findings: AnswerFindings };
   outages: OutageReport[];
   refundBurst: RefundBurstReport | null;
+  /** The main load, first checkout started → last one driven (its lanes' checkouts terminal or given up on). */
+  loadMs: number;
   durationMs: number;
 }
 
@@ -213,6 +231,7 @@ export interface ChaosResult {
 const FINAL: readonly string[] = ['completed', 'failed', 'terminated'];
 const isTerminal = (s: string | null | undefined) => !!s && FINAL.includes(s);
 const PROCESS_NAMES: readonly ProcessName[] = ['mailbox', 'payment', 'order', 'notification', 'worker', 'api'];
+const processNamesOf = (target: ChaosTarget) => target.processNames ?? PROCESS_NAMES;
 
 /** Past its own wait, how long a request may go unanswered before it counts as a hang. */
 export const HANG_MARGIN_MS = 15_000;
@@ -252,6 +271,8 @@ type Sent =
 
 /** A client that never gives up on its own: retries anything that is not a final answer. */
 class ApiClient {
+  private static sent = 0;
+
   constructor(
     private readonly target: ChaosTarget,
     private readonly traffic: Traffic,
@@ -265,7 +286,8 @@ class ApiClient {
     const at = Date.now();
     if (waiting) this.traffic.waitStarted();
     try {
-      const res = await fetch(`${this.target.apiUrl}${path}`, {
+      const urls = this.target.apiUrls?.length ? this.target.apiUrls : [this.target.apiUrl];
+      const res = await fetch(`${urls[ApiClient.sent++ % urls.length]}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${this.target.apiKey}`,
@@ -406,8 +428,8 @@ interface Disturbance {
  * of the plan). Remembers when each event disturbed the system.
  */
 class ChaosMonkey {
-  readonly kills: Partial<Record<KillTarget, number>> = {};
-  readonly unexpectedDeaths: Partial<Record<ProcessName, number>> = {};
+  readonly kills: Record<string, number> = {};
+  readonly unexpectedDeaths: Record<string, number> = {};
   readonly disturbances: Disturbance[] = [];
   readonly outages: Omit<OutageReport, 'answers'>[] = [];
   private started = 0;
@@ -448,15 +470,24 @@ class ChaosMonkey {
     if (target === 'postgres') return this.outage(downMs);
     this.kills[target] = (this.kills[target] ?? 0) + 1;
     if (target === 'temporal') {
-      this.log(`chaos: restarting the Temporal dev server (checkout ${this.started})`);
+      this.log(`chaos: restarting Temporal (checkout ${this.started})`);
       await this.target.restartTemporal();
       return;
     }
+    if ((INFRA_TARGETS as readonly string[]).includes(target)) {
+      if (!this.target.restartInfra) throw new Error(`this system cannot restart ${target}`);
+      this.log(`chaos: restarting ${target} (checkout ${this.started}), down ${downMs} ms`);
+      const from = Date.now();
+      await this.target.restartInfra(target as InfraTarget, downMs);
+      this.log(`chaos: ${target} back after ${Date.now() - from} ms`);
+      return;
+    }
     this.log(`chaos: kill -9 ${target} (checkout ${this.started}), down ${downMs} ms`);
-    await this.target.kill9(target);
+    const name = target as TargetProcess;
+    await this.target.kill9(name);
     await sleep(downMs);
     // A new seed per life, so a restarted service does not replay the same fault sequence.
-    await this.target.restart(target, { FAULTS_SEED: String(this.seed + ++this.restarts) });
+    await this.target.restart(name, { FAULTS_SEED: String(this.seed + ++this.restarts) });
   }
 
   /**
@@ -481,7 +512,7 @@ class ChaosMonkey {
     await postgres.start();
     const times = { stopping, down, starting, up: Date.now() };
     const { at, notReady } = await untilReady(Object.values(this.target.healthUrls), 60_000);
-    const notRunning = PROCESS_NAMES.filter((n) => !this.target.running(n));
+    const notRunning = processNamesOf(this.target).filter((n) => !this.target.running(n));
     this.outages.push({ ...times, readyAt: at, notReady, notRunning });
     this.log(
       `chaos: Postgres down ${times.starting - times.down} ms (stop took ${times.down - times.stopping} ms, start ${times.up - times.starting} ms); ` +
@@ -497,7 +528,7 @@ class ChaosMonkey {
   }
 
   private async reviveNow(): Promise<void> {
-    for (const name of PROCESS_NAMES) {
+    for (const name of processNamesOf(this.target)) {
       if (this.target.running(name)) continue;
       this.unexpectedDeaths[name] = (this.unexpectedDeaths[name] ?? 0) + 1;
       this.log(`chaos: ${name} died on its own; restarting it. Its last output:\n${this.target.lastWords(name)}`);
@@ -658,6 +689,7 @@ export async function runChaos(
     });
     await monkey.finish();
     outcomes.push(...(await Promise.all(extra)));
+    const loadMs = Date.now() - started;
     peakWaits.load = traffic.peakWaits;
 
     // The burst: many clients at once, each waiting on its checkout, and refunds all at once
@@ -739,6 +771,7 @@ export async function runChaos(
       },
       outages: monkey.outages.map((o) => ({ ...o, answers: outageAnswers(traffic.answers, o) })),
       refundBurst: refunds?.report ?? null,
+      loadMs,
       durationMs: Date.now() - started,
     };
   } finally {

@@ -16,7 +16,7 @@ import { countFaults } from './plan';
 import { spawnChild, type ChildHandle } from '../dev/child';
 import { PidDir } from '../dev/leftovers';
 import { POSTGRES_PASSWORD, POSTGRES_USER } from '../dev/postgres';
-import { ROOT } from '../dev/processes';
+import { ROOT, type ProcessName } from '../dev/processes';
 import { locateTemporalCli } from '../dev/temporal-cli';
 import { startTemporalServer, type TemporalServerHandle } from '../dev/temporal-server';
 import { freePort } from '../dev/wait';
@@ -24,7 +24,7 @@ import { pidDirOf } from '../dev/sandbox/state';
 import { startStack, type Stack, type StackOptions } from '../dev/sandbox/stack';
 
 /** Timeouts shortened so a chaos run spends its time on faults, not on waiting out defaults. */
-const CHAOS_ENV: Record<string, string> = {
+export const CHAOS_ENV: Record<string, string> = {
   // A `delay` fault must outlast this to count as a timeout; see faultSpecs' delayMs.
   HTTP_TIMEOUT_MS: '3000',
   // Bounced e-mails dead-letter after 3 quick attempts instead of minutes of backoff.
@@ -168,10 +168,11 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
     config: stack.config,
     apiUrl: stack.urls.api,
     apiKey: [...stack.config.apiKeys.keys()][0]!,
-    kill9: (name) => stack.kill9(name),
-    restart: (name, env) => stack.restart(name, env),
-    running: (name) => stack.process(name)?.running() ?? false,
-    lastWords: (name) => stack.process(name)?.tail().slice(-8).join('\n') ?? '(no process: its last start failed)',
+    // The dev-server stack runs one of each process: its names are PROCESSES' own.
+    kill9: (name) => stack.kill9(name as ProcessName),
+    restart: (name, env) => stack.restart(name as ProcessName, env),
+    running: (name) => stack.process(name as ProcessName)?.running() ?? false,
+    lastWords: (name) => stack.process(name as ProcessName)?.tail().slice(-8).join('\n') ?? '(no process: its last start failed)',
     restartTemporal: async () => {
       await temporal.stop();
       temporal = await startTemporalServer(temporalOptions);

@@ -73,6 +73,7 @@ export function chaosSummaryRows(r: ChaosResult): Cell[][] {
     ['completion time (workflow start → close)', `median ${seconds(r.completionMs.median)}, max ${seconds(r.completionMs.max)}`],
     ['audit violations', String(r.audit.violations.length)],
     ['findings besides the audit (all of the above that must be 0)', String(chaosFindings(r))],
+    ['main load throughput', `${o.length - burst} checkouts in ${seconds(r.loadMs)}: ${((o.length - burst) / (r.loadMs / 1000)).toFixed(2)} checkouts/s at ${l.loadAll.concurrency} clients (kills and restarts included)`],
     ['run time', seconds(r.durationMs)],
   ];
 }
