@@ -38,6 +38,8 @@ export interface ClusterChaosStackOptions {
   /** FAULTS spec per service (faultSpecs() or hand-written). */
   faults: Partial<Record<ServiceName, string>>;
   seed: number;
+  /** Its own folder (databases, Temporal's configuration, logs, pids); default DATA_DIR. Never a folder another system uses. */
+  dataDir?: string;
   log?: (line: string) => void;
 }
 
@@ -91,8 +93,8 @@ export function clusterInfraRestarts(downMs: number): { target: InfraTarget; dow
 
 export async function startClusterChaosStack(opts: ClusterChaosStackOptions): Promise<ClusterChaosStack> {
   const log = opts.log ?? (() => undefined);
-  const dataDir = process.env.DATA_DIR;
-  if (!dataDir) throw new Error('DATA_DIR must be set (tools/chaos/main.ts or the test sets it to a fresh folder)');
+  const dataDir = opts.dataDir ?? process.env.DATA_DIR;
+  if (!dataDir) throw new Error('DATA_DIR must be set, or dataDir given (a fresh folder: tools/chaos/main.ts makes one)');
   const host = process.env.HOST ?? '127.0.0.1';
   const pids = new PidDir(pidDirOf(dataDir));
   const logsDir = path.join(dataDir, 'logs');

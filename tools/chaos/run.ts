@@ -144,6 +144,8 @@ export interface ApiAnswer {
   ms: number;
   status: number | 'no answer in time' | 'connection error';
   retryAfter: string | null;
+  /** The API replica asked (its base URL). */
+  replica?: string;
   /** The last segment of a problem answer's `type`. */
   problem?: string;
 }
@@ -219,9 +221,11 @@ export interface ChaosResult {
   };
   /** Most `Prefer: wait` checkout requests in flight at once, per phase. */
   peakWaits: Record<Phase, number>;
-  answers: { total: number; connectionErrors: number; findings: AnswerFindings };
+  answers: { total: number; connectionErrors: number; findings: AnswerFindings; byReplica?: Record<string, number> };
   outages: OutageReport[];
   refundBurst: RefundBurstReport | null;
+  /** Planned kills and restarts that failed (the process or Temporal part did not come back): findings. */
+  restartFailures?: string[];
   /** The main load, first checkout started → last one driven (its lanes' checkouts terminal or given up on). */
   loadMs: number;
   durationMs: number;
@@ -284,10 +288,11 @@ class ApiClient {
     const waiting = route === 'POST /checkouts' && !!opts.waitSeconds;
     const boundMs = HANG_MARGIN_MS + (waiting ? opts.waitSeconds! * 1000 : route === 'POST /checkouts/{id}/refunds' ? API_REFUND_WAIT_MS : 0);
     const at = Date.now();
+    const urls = this.target.apiUrls?.length ? this.target.apiUrls : [this.target.apiUrl];
+    const replica = urls[ApiClient.sent++ % urls.length]!;
     if (waiting) this.traffic.waitStarted();
     try {
-      const urls = this.target.apiUrls?.length ? this.target.apiUrls : [this.target.apiUrl];
-      const res = await fetch(`${urls[ApiClient.sent++ % urls.length]}${path}`, {
+      const res = await fetch(`${replica}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${this.target.apiKey}`,
@@ -299,14 +304,14 @@ class ApiClient {
         signal: AbortSignal.timeout(boundMs),
       });
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-      const answer: ApiAnswer = { route, at, ms: Date.now() - at, status: res.status, retryAfter: res.headers.get('retry-after'), problem: problemOf(body) };
+      const answer: ApiAnswer = { route, at, ms: Date.now() - at, status: res.status, retryAfter: res.headers.get('retry-after'), replica, problem: problemOf(body) };
       this.traffic.answers.push(answer);
       const final = res.status < 500 && !(res.status === 409 && answer.problem === 'idempotency-key-in-use');
       return { ok: true, status: res.status, body, replayed: res.headers.get('idempotent-replayed') === 'true', retryAfter: answer.retryAfter, final };
     } catch (err) {
       // The API is down, the reply was lost, or none came in time.
       const status = (err as Error).name === 'TimeoutError' ? 'no answer in time' : 'connection error';
-      this.traffic.answers.push({ route, at, ms: Date.now() - at, status, retryAfter: null });
+      this.traffic.answers.push({ route, at, ms: Date.now() - at, status, retryAfter: null, replica });
       return { ok: false };
     } finally {
       if (waiting) this.traffic.waitEnded();
@@ -432,6 +437,8 @@ class ChaosMonkey {
   readonly unexpectedDeaths: Record<string, number> = {};
   readonly disturbances: Disturbance[] = [];
   readonly outages: Omit<OutageReport, 'answers'>[] = [];
+  /** Planned events that failed (a process or Temporal part that did not come back), as said. */
+  readonly failures: string[] = [];
   private started = 0;
   private restarts = 0;
   private busy: Promise<void> = Promise.resolve();
@@ -453,7 +460,10 @@ class ChaosMonkey {
     this.started++;
     while (this.pending[0] && this.pending[0].afterCheckouts <= this.started) {
       const event = this.pending.shift()!;
-      this.busy = this.busy.then(() => this.disturb(event.target, () => this.fire(event))).catch((err: unknown) => this.log(`chaos: ${event.target} restart failed: ${String(err)}`));
+      this.busy = this.busy.then(() => this.disturb(event.target, () => this.fire(event))).catch((err: unknown) => {
+        this.failures.push(`${event.target}: ${String(err).slice(0, 500)}`);
+        this.log(`chaos: ${event.target} restart failed: ${String(err)}`);
+      });
     }
   }
 
@@ -767,10 +777,12 @@ export async function runChaos(
       answers: {
         total: traffic.answers.length,
         connectionErrors: traffic.answers.filter((a) => a.status === 'connection error').length,
+        byReplica: traffic.answers.reduce<Record<string, number>>((m, a) => (a.replica ? { ...m, [a.replica]: (m[a.replica] ?? 0) + 1 } : m), {}),
         findings: answerFindings(traffic.answers),
       },
       outages: monkey.outages.map((o) => ({ ...o, answers: outageAnswers(traffic.answers, o) })),
       refundBurst: refunds?.report ?? null,
+      restartFailures: monkey.failures,
       loadMs,
       durationMs: Date.now() - started,
     };

@@ -64,9 +64,11 @@ export function chaosSummaryRows(r: ChaosResult): Cell[][] {
     ...(r.refundBurst ? [['refund burst (all at once, during the burst)', refundBurstCell(r.refundBurst)]] : []),
     ...r.outages.map((x) => ['Postgres outage', outageCell(x)]),
     ['500s / 503 without Retry-After / hangs / 409 to a duplicate', `${f.serverErrors} / ${f.unavailableWithoutRetryAfter} / ${f.hangs} / ${f.duplicateConflicts} (of ${r.answers.total} answers; ${r.answers.connectionErrors} connection errors)`],
+    ...(Object.keys(r.answers.byReplica ?? {}).length > 1 ? [['requests by API replica', list(r.answers.byReplica!)]] : []),
     ['faults injected', `${totalFaults} (before ${r.faults.before}, after ${r.faults.after}, delay ${r.faults.delay})`],
     ['kills (SIGKILL + restart)', list(r.kills)],
     ['processes that died on their own', list(r.unexpectedDeaths)],
+    ...(r.restartFailures?.length ? [['planned kills or restarts that failed', String(r.restartFailures.length)]] : []),
     ['orphan effects', String(invariant('no-orphans'))],
     ['stuck checkouts', String(invariant('not-stuck'))],
     ['phantom charge+refund (or order+cancel) pairs', `${invariant('no-phantom')} of ${r.audit.invariants.find((i) => i.id === 'no-phantom')?.checked ?? 0} failed checkouts judged`],
@@ -95,7 +97,8 @@ export function chaosFindings(r: ChaosResult): number {
     r.outcomes.filter((o) => o.divergent || o.rejected).length +
     r.outages.reduce((n, o) => n + o.answers.other + o.notReady.length + o.notRunning.length, 0) +
     (r.refundBurst ? r.refundBurst.unexpected.length + r.refundBurst.divergentKeys + r.refundBurst.unsettled : 0) +
-    deaths
+    deaths +
+    (r.restartFailures?.length ?? 0)
   );
 }
 
@@ -105,6 +108,7 @@ export function chaosFindingLines(r: ChaosResult): string[] {
     ...r.answers.findings.examples.map((e) => `answer: ${e}`),
     ...r.outages.flatMap((o) => o.answers.otherExamples.map((e) => `during the Postgres outage: ${e}`)),
     ...(r.refundBurst?.unexpected.slice(0, 5).map((e) => `refund burst: ${e}`) ?? []),
+    ...(r.restartFailures ?? []).slice(0, 5).map((e) => `restart failed: ${e}`),
   ];
 }
 
