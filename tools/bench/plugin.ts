@@ -8,7 +8,7 @@
  * the order alternating between rounds. Each batch is concurrency × `--per-client` requests; the
  * replays and GETs of a round are of the rows its plugin batch created.
  *
- *   npm run bench:plugin -- [--rounds 5] [--concurrency 10,50] [--per-client 40]
+ *   npm run bench:plugin -- [--rounds 5] [--concurrency 10,50] [--per-client 40] [--no-fsync]
  *
  * Prints a table and appends it to RESULTS.md.
  */
@@ -42,6 +42,11 @@ import { cpuSeconds, delta } from './support/proc';
 const ROUNDS = option('rounds', 5, positiveInt);
 const CONCURRENCY = option('concurrency', [10, 50], intList);
 const PER_CLIENT = option('per-client', 40, positiveInt);
+/**
+ * `--no-fsync`: a what-if, not the record — Postgres with fsync and synchronous_commit off
+ * (tools/dev/postgres.ts `fast`), to show how much of a ratio is the commit's flush to disk.
+ */
+const NO_FSYNC = process.argv.includes('--no-fsync');
 
 type Kind = 'plain' | 'plugin' | 'replay' | 'get';
 const KINDS: Kind[] = ['plain', 'plugin', 'replay', 'get'];
@@ -120,7 +125,7 @@ async function main(): Promise<void> {
   };
   handleShutdown(stop, { repeatedSignal: 'wait' });
   try {
-    postgres = await startEmbeddedPostgres({ dataDir, host: '127.0.0.1', port: pgPort!, log: () => undefined });
+    postgres = await startEmbeddedPostgres({ dataDir, host: '127.0.0.1', port: pgPort!, fast: NO_FSYNC, log: () => undefined });
     const url = withDatabase(postgres.url, 'bench_plugin');
     await ensureDatabase(postgres.url, 'bench_plugin');
     server = spawnChild('plugin-server', process.execPath, ['--import', 'tsx', path.join(__dirname, 'plugin-server.ts')], {
@@ -190,7 +195,7 @@ async function main(): Promise<void> {
     const body = [
       `Command: \`${commandLine('bench:plugin')}\` — one server process (tools/bench/plugin-server.ts) with the same`,
       'handler (one INSERT in a transaction) mounted without and with the idempotency plugin, and a primary-key GET on the',
-      `plugin's app; embedded Postgres, default durability; ${ROUNDS} alternating rounds per concurrency after an untimed one,`,
+      `plugin's app; embedded Postgres, ${NO_FSYNC ? '**fsync and synchronous_commit off (a what-if: the commit flushes removed)**' : 'default durability'}; ${ROUNDS} alternating rounds per concurrency after an untimed one,`,
       `${PER_CLIENT} requests per client per batch. Ratios: new through the plugin ÷ handler alone (c), replay ÷ GET (d).`,
       `Machine: ${machine()}; load average ${loadBefore} before, ${load1()} after.`,
       '',
