@@ -209,7 +209,8 @@ describe('the checkout record decides, whatever Temporal still keeps', () => {
   test('a run nobody waited for has its outcome recorded when it ends; GET answers after Temporal forgot it', async () => {
     const created = await call('POST', '/checkouts', { key: newKey(), body: checkout() });
     expect(created.status).toBe(202);
-    expect(await eventually(() => recordedOutcome(created.body.id))).toMatchObject({ status: 'completed' });
+    // The recorder first looks 10 s after the start (a waiting request would have recorded it before).
+    expect(await eventually(() => recordedOutcome(created.body.id), 60_000)).toMatchObject({ status: 'completed' });
     await forgetRun(created.body.id);
     const res = await call('GET', `/checkouts/${created.body.id}`);
     expect([res.status, res.body.status, res.body.chargeId]).toEqual([200, 'completed', expect.any(String)]);

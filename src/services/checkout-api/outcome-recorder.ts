@@ -73,7 +73,7 @@ export class OutcomeRecorder {
     const { pool, temporal } = this.options;
     return recordEnded(
       () => store.claimUnfinishedCheckouts(pool, SWEEP_BATCH),
-      (id) => temporal.readCheckout(id),
+      (id) => temporal.endedCheckout(id),
       async (id, state) => {
         if (await store.recordCheckoutOutcome(pool, id, state)) this.options.recorded?.(state);
       },
@@ -84,7 +84,7 @@ export class OutcomeRecorder {
     const { pool, temporal } = this.options;
     return recordEnded(
       () => store.claimUnfinishedRefunds(pool, SWEEP_BATCH),
-      (id) => temporal.readRefund(id),
+      (id) => temporal.endedRefund(id),
       (id, state) => store.recordRefundResult(pool, id, state),
     );
   }

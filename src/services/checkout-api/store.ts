@@ -17,6 +17,9 @@ import type { CheckoutInput, CheckoutState, RefundState } from '../../saga/types
  */
 export const CHECKOUT_POOL_SIZE = 20;
 
+/** When the outcome recorder first looks at a started run (a Postgres interval). */
+const FIRST_OUTCOME_LOOK = '10 seconds';
+
 /**
  * What `GET /checkouts/{id}` shows: the saga's state, or — set by the API, never by the workflow —
  * `terminated` when the run was ended from outside (an operator's terminate, a timeout) before it
@@ -100,7 +103,10 @@ export async function findCheckout(pool: Pool, id: string, merchantId: string): 
  */
 export async function markCheckoutStarted(pool: Pool, id: string, runId: string | null): Promise<boolean> {
   const { rowCount } = await pool.query(
-    'UPDATE checkouts SET started_at = now(), run_id = COALESCE(run_id, $2) WHERE id = $1 AND started_at IS NULL',
+    // The outcome recorder's first look comes after FIRST_OUTCOME_LOOK: most runs end, and are
+    // recorded by the request waiting on them, before it.
+    `UPDATE checkouts SET started_at = now(), run_id = COALESCE(run_id, $2), next_check_at = now() + interval '${FIRST_OUTCOME_LOOK}'
+      WHERE id = $1 AND started_at IS NULL`,
     [id, runId],
   );
   if (rowCount) return true;
@@ -199,7 +205,10 @@ export async function findRefund(pool: Pool, id: string, checkoutId: string): Pr
 }
 
 export async function markRefundStarted(pool: Pool, id: string): Promise<void> {
-  await pool.query('UPDATE checkout_refunds SET started_at = COALESCE(started_at, now()) WHERE id = $1', [id]);
+  await pool.query(
+    `UPDATE checkout_refunds SET started_at = now(), next_check_at = now() + interval '${FIRST_OUTCOME_LOOK}' WHERE id = $1 AND started_at IS NULL`,
+    [id],
+  );
 }
 
 export async function recordRefundResult(pool: Pool, id: string, result: RefundState): Promise<void> {

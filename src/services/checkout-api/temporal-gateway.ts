@@ -115,6 +115,22 @@ export class TemporalGateway {
   }
 
   /**
+   * The checkout's state if its run has ended, else null — without a query of an open run (each
+   * is a workflow task on a worker): what the outcome recorder asks of every run it looks at.
+   */
+  async endedCheckout(checkoutId: string): Promise<CheckoutSnapshot | null> {
+    const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
+    try {
+      const { status } = await handle.describe();
+      if (status.name !== 'COMPLETED' && !CLOSED_ABNORMALLY.has(status.name)) return null;
+      return await this.readCheckout(checkoutId);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /**
    * Waits up to `ms` for the run to end, on its result (followed across continue-as-new); then, if
    * it is still open, reads where it stands. Null when Temporal does not know the run.
    */
@@ -169,6 +185,18 @@ export class TemporalGateway {
     const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
     try {
       return await this.resultWithin(() => handle.result(), ms);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /** The refund's result if its run has ended, else null (no query of an open run). */
+  async endedRefund(refundId: string): Promise<{ state: RefundState; final: true } | null> {
+    const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
+    try {
+      const { status } = await handle.describe();
+      return status.name === 'COMPLETED' ? { state: await handle.result(), final: true } : null;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return null;
       throw err;
