@@ -2,6 +2,7 @@
  * The dev mailbox: what it records survives a restart, duplicates are kept, bounces refused.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
@@ -53,4 +54,21 @@ test('parseHeaders unfolds continuation lines and ignores the body', () => {
   const raw = 'Subject: a long\r\n subject\r\nMessage-ID: <x@y>\r\n\r\nSubject: not a header\r\n';
   expect(parseHeaders(raw)).toEqual({ messageId: '<x@y>', subject: 'a long subject' });
   expect(parseHeaders('From: a\r\n\r\nbody')).toEqual({ messageId: null, subject: null });
+});
+
+test('a client that resets its connection mid-session does not take the mailbox down', async () => {
+  const mailbox = await start();
+  try {
+    const socket = net.connect(mailbox.smtpPort, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('data', () => resolve())); // the greeting
+    socket.write('EHLO client.test\r\nMAIL FROM:<a@example.com>\r\n');
+    await new Promise((r) => setTimeout(r, 100));
+    socket.resetAndDestroy(); // TCP RST: the server sees ECONNRESET, as when a sender is SIGKILLed
+    await new Promise((r) => setTimeout(r, 200));
+    await send(mailbox.smtpPort, 'b@example.com', '<after-reset@test>');
+    const found = (await (await fetch(`${mailbox.httpUrl}/messages?messageId=${encodeURIComponent('<after-reset@test>')}`)).json()) as { count: number };
+    expect(found.count).toBe(1);
+  } finally {
+    await mailbox.close();
+  }
 });

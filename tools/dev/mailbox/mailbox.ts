@@ -104,6 +104,9 @@ export async function startMailbox(opts: MailboxOptions): Promise<Mailbox> {
   const store = new MessageStore(path.join(opts.dataDir, 'mailbox', 'messages.jsonl'));
   const app = httpApp(store, opts.logLevel, opts.logJson ?? false);
   const smtp = smtpServer(store, app.log);
+  // A client that drops its connection mid-session (a notification service SIGKILLed while
+  // sending) is an 'error' of the SMTP server object; unheard, it would crash the mailbox.
+  smtp.on('error', (err: Error) => app.log.warn({ err }, 'SMTP connection error'));
   await new Promise<void>((resolve, reject) => {
     smtp.server.once('error', reject);
     smtp.listen(opts.smtpPort, opts.host, () => resolve());
