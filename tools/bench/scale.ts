@@ -4,7 +4,8 @@
  * checkouts through the API with `Prefer: wait=30` without pause until the largest size.
  * Reported at each size (default 1k, 10k, 20k checkouts):
  *  - throughput over the last `--window` checkouts before it (the first window is the reference:
- *    flat = every window within 10 % of it);
+ *    flat = every window within 10 % of it), and the CPU per checkout of every process between one
+ *    size and the next (on a shared machine the steadier measure of "a checkout costs the same");
  *  - each process's resident memory (PSS where readable: shared pages counted once), the largest
  *    sample of the window, sampled every 5 s;
  *  - the idempotency tables (every service's `idempotency_keys`, the API's `checkouts` record):
@@ -198,9 +199,23 @@ async function main(): Promise<void> {
         ],
       ],
     );
+    // CPU per checkout between one size and the next: what a checkout costs once that many were made.
+    // It moves far less with the machine's other load than throughput does.
+    const cpuBetween = (i: number, n: string) => {
+      const m = marks[i]!;
+      const prev = i > 0 ? marks[i - 1]! : undefined;
+      return (((m.cpu[n] ?? 0) - (prev?.cpu[n] ?? 0)) * 1000) / (m.size - (prev?.size ?? 0));
+    };
+    const totalBetween = (i: number) => names.reduce((sum, n) => sum + cpuBetween(i, n), 0);
     const cpuPer = markdownTable(
-      ['CPU ms per checkout, cumulative', ...marks.map((m) => `at ${m.size}`)],
-      names.map((n) => [n, ...marks.map((m) => fixed(((m.cpu[n] ?? 0) * 1000) / m.size, 1))]),
+      ['CPU ms per checkout', ...marks.map((m, i) => `checkouts ${i ? marks[i - 1]!.size : 0}–${m.size}`)],
+      [
+        ...names.map((n) => [n, ...marks.map((_, i) => fixed(cpuBetween(i, n), 1))]),
+        [
+          '**all processes** (vs the first span, goal within ±10 %)',
+          ...marks.map((_, i) => `**${fixed(totalBetween(i), 1)}** ${ratio(totalBetween(i), totalBetween(0))} ${Math.abs(totalBetween(i) / totalBetween(0) - 1) <= 0.1 ? '✅' : '❌'}`),
+        ],
+      ],
     );
     const purgeTable = markdownTable(['service', 'rows purged', 'ms', 'ms per 10k rows', 'Postgres CPU ms per 10k rows'], purge);
     const lat = stats(latencies);
