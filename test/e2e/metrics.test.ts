@@ -98,6 +98,12 @@ test('a refund that keeps failing counts failed compensation attempts, then one 
   }, 30_000);
   expect(failed.failure.code).toBe('out-of-stock');
 
+  // The outcome counts when the record takes it: once the run has closed (a query can show
+  // `failed` a moment before), at the next read of the checkout or the outcome recorder's look.
+  await eventually(async () => {
+    await getCheckout(started.body.id);
+    return total(await metrics('api'), 'checkout_failed_total', { code: 'out-of-stock' }) - total(api0, 'checkout_failed_total', { code: 'out-of-stock' }) === 1;
+  }, 30_000);
   const [api1, worker1, payment1] = [await metrics('api'), await metrics('worker'), await metrics('payment')];
   expect(compensations(worker1, 'succeeded') - compensations(worker0, 'succeeded')).toBe(1);
   expect(compensations(worker1, 'failed') - compensations(worker0, 'failed')).toBeGreaterThanOrEqual(2);
