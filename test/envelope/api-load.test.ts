@@ -15,6 +15,7 @@ import { createPool } from '../../src/platform/db/pool';
 import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
 import { CHECKOUT_POOL_SIZE } from '../../src/services/checkout-api/store';
 import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
+import { mapLimit } from '../../tools/support/concurrency';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
 import { apiCaller, type ApiAnswer } from '../support/api-client';
 import { freshDatabase } from '../support/db';
@@ -35,21 +36,6 @@ let seq = 0;
 const newKey = () => `load-${Date.now()}-${seq++}`;
 
 const call = apiCaller(() => base, API_KEY);
-
-/** `total` calls of `fn`, `concurrency` in flight at any time. */
-async function burst<T>(total: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < total) {
-        const i = next++;
-        results[i] = await fn(i);
-      }
-    }),
-  );
-  return results;
-}
 
 beforeAll(async () => {
   let url: string;
@@ -85,7 +71,7 @@ describe.each([40, 100])('200 checkouts, %i clients waiting at once', (concurren
         await new Promise((r) => setTimeout(r, 250));
       }
     })();
-    const answers = await burst(200, concurrency, () =>
+    const answers = await mapLimit(Array.from({ length: 200 }), concurrency, () =>
       call('POST', '/checkouts', { key: newKey(), body: sampleCheckoutRequest(), prefer: 'wait=30' }),
     );
     bursting = false;
