@@ -3,29 +3,22 @@
  * with the real workflows; the three services are the in-memory fakes (end-to-end tests run
  * the real ones).
  */
-import type { FastifyInstance } from 'fastify';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { createActivities } from '../../src/activities';
-import { loadConfig } from '../../src/platform/config';
 import { checkoutIdFor } from '../../src/saga/keys';
-import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
-import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
 import { apiCaller } from '../support/api-client';
-import { freshDatabase } from '../support/db';
 import { eventually } from '../support/eventually';
-import { createFakeServices, type FakeServices } from '../support/fake-services';
-import { connectClient, countRuns, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
+import type { FakeServices } from '../support/fake-services';
+import { startApiStack, type ApiStack } from '../support/api-stack';
+import { countRuns } from '../support/temporal';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
 
 const KEY_A = 'sk_test_a';
 const KEY_B = 'sk_test_b';
+let stack: ApiStack;
 let pool: Pool;
-let app: FastifyInstance;
 let base: string;
 let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
 let services: FakeServices;
 let seq = 0;
 
@@ -56,32 +49,11 @@ const recordedOutcome = async (id: string) =>
   (await pool.query<{ final_state: { status: string } | null }>('SELECT final_state FROM checkouts WHERE id = $1', [id])).rows[0]?.final_state ?? null;
 
 beforeAll(async () => {
-  ({ pool } = await freshDatabase('api', [checkoutApiMigrations]));
-  ({ client, close: closeClient } = await connectClient());
-  services = createFakeServices();
-  const taskQueue = uniqueTaskQueue('api');
-  worker = await startWorker(taskQueue, createActivities({ services }));
-  const config = loadConfig({
-    ...process.env,
-    API_KEYS: `${KEY_A}:merchant_a,${KEY_B}:merchant_b`,
-    LOG_LEVEL: 'warn',
-    CHECKOUT_OUTCOME_SWEEP_MS: '200',
-  });
-  app = await buildApiApp({
-    config,
-    pool,
-    temporal: new TemporalGateway(client, taskQueue),
-    ...serviceLookups(services),
-  });
-  base = await app.listen({ port: 0, host: '127.0.0.1' });
+  stack = await startApiStack({ name: 'api', apiKeys: `${KEY_A}:merchant_a,${KEY_B}:merchant_b` });
+  ({ pool, base, client, services } = stack);
 }, 120_000);
 
-afterAll(async () => {
-  await app?.close();
-  await worker?.stop();
-  await closeClient?.();
-  await pool?.end();
-});
+afterAll(() => stack?.close());
 
 describe('POST /checkouts', () => {
   test('no key or a malformed key → 400 problem', async () => {

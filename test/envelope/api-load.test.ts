@@ -6,31 +6,21 @@
  * in-memory fakes, each call taking a little time so that runs overlap as under real load.
  */
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
-import { createActivities } from '../../src/activities';
-import { loadConfig } from '../../src/platform/config';
-import { createPool } from '../../src/platform/db/pool';
-import { buildApiApp, checkoutApiMigrations, serviceLookups } from '../../src/services/checkout-api/app';
 import { CHECKOUT_POOL_SIZE } from '../../src/services/checkout-api/store';
-import { TemporalGateway } from '../../src/services/checkout-api/temporal-gateway';
 import { mapLimit } from '../../tools/support/concurrency';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
 import { apiCaller, type ApiAnswer } from '../support/api-client';
-import { freshDatabase } from '../support/db';
 import { eventually } from '../support/eventually';
-import { createFakeServices, type FakeServices } from '../support/fake-services';
-import { connectClient, startWorker, uniqueTaskQueue, type RunningWorker } from '../support/temporal';
+import type { FakeServices } from '../support/fake-services';
+import { startApiStack, type ApiStack } from '../support/api-stack';
 
 const API_KEY = 'sk_test_load';
-let migrated: Pool;
+let stack: ApiStack;
 let pool: Pool;
-let app: FastifyInstance;
 let base: string;
 let client: Client;
-let closeClient: () => Promise<void>;
-let worker: RunningWorker;
 let services: FakeServices;
 let seq = 0;
 const newKey = () => `load-${Date.now()}-${seq++}`;
@@ -38,25 +28,11 @@ const newKey = () => `load-${Date.now()}-${seq++}`;
 const call = apiCaller(() => base, API_KEY);
 
 beforeAll(async () => {
-  let url: string;
-  ({ pool: migrated, url } = await freshDatabase('api_load', [checkoutApiMigrations]));
-  const config = loadConfig({ ...process.env, API_KEYS: `${API_KEY}:merchant_load`, LOG_LEVEL: 'warn', CHECKOUT_OUTCOME_SWEEP_MS: '200' });
-  pool = createPool(url, CHECKOUT_POOL_SIZE, config.database.acquireTimeoutMs);
-  ({ client, close: closeClient } = await connectClient());
-  services = createFakeServices({ latencyMs: 100 });
-  const taskQueue = uniqueTaskQueue('api-load');
-  worker = await startWorker(taskQueue, createActivities({ services }));
-  app = await buildApiApp({ config, pool, temporal: new TemporalGateway(client, taskQueue), ...serviceLookups(services) });
-  base = await app.listen({ port: 0, host: '127.0.0.1' });
+  stack = await startApiStack({ name: 'api_load', apiKeys: `${API_KEY}:merchant_load`, poolSize: CHECKOUT_POOL_SIZE, services: { latencyMs: 100 } });
+  ({ pool, base, client, services } = stack);
 }, 120_000);
 
-afterAll(async () => {
-  await app?.close();
-  await worker?.stop();
-  await closeClient?.();
-  await pool?.end();
-  await migrated?.end();
-});
+afterAll(() => stack?.close());
 
 describe.each([40, 100])('200 checkouts, %i clients waiting at once', (concurrency) => {
   test('every one completes, each charged once; a GET during the burst answers within a second', async () => {
