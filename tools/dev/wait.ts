@@ -1,4 +1,5 @@
 /** Polling and port helpers shared by every readiness check. */
+import fs from 'node:fs';
 import net from 'node:net';
 
 export class TimeoutError extends Error {
@@ -46,36 +47,63 @@ export async function httpOk(url: string): Promise<boolean> {
   return res.ok;
 }
 
-/** A port the OS reports free right now (bound to 0, read, released). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Where picked ports come from: below the kernel's ephemeral range. A port bound to 0 and released
+ * comes from that range, and every outgoing connection on the machine takes its source port from
+ * it too, so a port picked there can be held by some client's connection by the time the process
+ * it was picked for binds it (seen in CI: a mailbox failing with EADDRINUSE on a port picked a
+ * minute before). Below the range only listeners take ports. Each jest worker picks in its own
+ * slice, so test files running in parallel never pick the same port either.
+ */
+const PICK_FLOOR = 10_000;
+const PICK_SLICES = 8;
+
+function pickRange(): { low: number; high: number } {
+  let ephemeralLow = 32_768;
+  try {
+    ephemeralLow = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    // no procfs: Linux's default range
+  }
+  if (ephemeralLow - PICK_FLOOR < PICK_SLICES * 100) return { low: 1_024, high: ephemeralLow }; // a widened ephemeral range: one shared slice
+  const size = Math.floor((ephemeralLow - PICK_FLOOR) / PICK_SLICES);
+  const slice = Number(process.env.JEST_WORKER_ID ?? 0) % PICK_SLICES;
+  return { low: PICK_FLOOR + slice * size, high: PICK_FLOOR + (slice + 1) * size };
+}
+
+/** Binds host:port, or undefined when it is taken. */
+function holdPort(host: string, port: number): Promise<net.Server | undefined> {
+  return new Promise((resolve) => {
     const srv = net.createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(undefined));
+    srv.listen({ port, host, exclusive: true }, () => resolve(srv));
   });
 }
 
 /**
- * `count` distinct free ports. Ports are held open until all are picked, so one call never
- * returns the same port twice.
+ * `count` distinct ports free right now, from the range above, scanning from a random point.
+ * Ports are held open until all are picked, so one call never returns the same port twice.
  */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => {
-      const srv = net.createServer();
-      return new Promise<net.Server>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(0, host, () => resolve(srv));
-      });
-    }),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+  const { low, high } = pickRange();
+  const span = high - low;
+  const start = Math.floor(Math.random() * span);
+  const held: net.Server[] = [];
+  try {
+    for (let i = 0; i < span && held.length < count; i++) {
+      const srv = await holdPort(host, low + ((start + i) % span));
+      if (srv) held.push(srv);
+    }
+    if (held.length < count) throw new Error(`no ${count} free ports on ${host} in ${low}-${high - 1}`);
+    return held.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
+/** A port free right now (see freePorts for where it comes from). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return (await freePorts(1, host))[0]!;
 }
 
 /** True when nothing listens on host:port (a bind succeeds). */
