@@ -71,6 +71,31 @@ function insertOrRead(columns: string, values: string): string {
          LEFT JOIN idempotency_keys k ON k.tenant = $1 AND k.key = $2`;
 }
 
+/**
+ * The statements every idempotent request runs, as named (prepared) statements: Postgres parses
+ * and plans each once per connection instead of at every request (bench:plugin measured the
+ * planning of the claim's CTE as a good part of the plugin's own Postgres CPU).
+ */
+const STATEMENTS = {
+  claim: {
+    name: 'idempotency-claim',
+    text: insertOrRead('fingerprint, state, owner, lease_expires_at', "$3, 'in_flight', $4, now() + $5 * interval '1 millisecond'"),
+  },
+  fence: { name: 'idempotency-fence', text: insertOrRead('fingerprint, state, completed_at', "'', 'fenced', now()") },
+  lockClaim: {
+    name: 'idempotency-lock-claim',
+    text: 'SELECT 1 FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3 FOR UPDATE',
+  },
+  complete: {
+    name: 'idempotency-complete',
+    text: `UPDATE idempotency_keys
+              SET state = 'done', owner = NULL, lease_expires_at = NULL, completed_at = now(),
+                  response_status = $4, response_headers = $5, response_body = $6
+            WHERE tenant = $1 AND key = $2 AND owner = $3`,
+  },
+  release: { name: 'idempotency-release', text: 'DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3' },
+} as const;
+
 const LOCK_NOT_AVAILABLE = '55P03';
 export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult> {
   const deadline = Date.now() + req.waitMs;
@@ -78,10 +103,10 @@ export async function claim(pool: Pool, req: ClaimRequest): Promise<ClaimResult>
   for (;;) {
     const owner = randomUUID();
     // One round trip: claim the key, or read the record that holds it.
-    const { rows } = await pool.query<RecordRow & { inserted: boolean | null }>(
-      insertOrRead("fingerprint, state, owner, lease_expires_at", "$3, 'in_flight', $4, now() + $5 * interval '1 millisecond'"),
-      [req.tenant, req.key, req.fingerprint, owner, req.leaseMs],
-    );
+    const { rows } = await pool.query<RecordRow & { inserted: boolean | null }>({
+      ...STATEMENTS.claim,
+      values: [req.tenant, req.key, req.fingerprint, owner, req.leaseMs],
+    });
     if (rows[0]?.inserted) return { kind: 'claimed', owner, takeover: false };
 
     const row = rows[0]?.fingerprint === null ? undefined : rows[0];
@@ -157,10 +182,7 @@ async function updateExpiredClaim(
  * lifetime (proof of liveness for would-be takers). False if the claim was lost meanwhile.
  */
 export async function lockClaim(tx: PoolClient, tenant: string, key: string, owner: string): Promise<boolean> {
-  const res = await tx.query(
-    `SELECT 1 FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3 FOR UPDATE`,
-    [tenant, key, owner],
-  );
+  const res = await tx.query({ ...STATEMENTS.lockClaim, values: [tenant, key, owner] });
   return res.rowCount === 1;
 }
 
@@ -172,19 +194,16 @@ export async function complete(
   owner: string,
   response: StoredResponse,
 ): Promise<boolean> {
-  const res = await db.query(
-    `UPDATE idempotency_keys
-        SET state = 'done', owner = NULL, lease_expires_at = NULL, completed_at = now(),
-            response_status = $4, response_headers = $5, response_body = $6
-      WHERE tenant = $1 AND key = $2 AND owner = $3`,
-    [tenant, key, owner, response.status, JSON.stringify(response.headers), response.body],
-  );
+  const res = await db.query({
+    ...STATEMENTS.complete,
+    values: [tenant, key, owner, response.status, JSON.stringify(response.headers), response.body],
+  });
   return res.rowCount === 1;
 }
 
 /** Drops our claim after a transient failure, so the next retry runs the handler again. */
 export async function release(db: Pool | PoolClient, tenant: string, key: string, owner: string): Promise<void> {
-  await db.query(`DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3`, [tenant, key, owner]);
+  await db.query({ ...STATEMENTS.release, values: [tenant, key, owner] });
 }
 
 /** Deletes records older than the retention; their keys are new again. Returns how many. */
@@ -223,10 +242,7 @@ export async function fence(pool: Pool, req: FenceRequest): Promise<FenceResult>
   const deadline = Date.now() + req.waitMs;
   let pollMs = 10;
   for (;;) {
-    const { rows } = await pool.query<RecordRow & { inserted: boolean | null }>(
-      insertOrRead('fingerprint, state, completed_at', "'', 'fenced', now()"),
-      [req.tenant, req.key],
-    );
+    const { rows } = await pool.query<RecordRow & { inserted: boolean | null }>({ ...STATEMENTS.fence, values: [req.tenant, req.key] });
     const row = rows[0];
     if (row?.inserted || row?.state === 'fenced') return { kind: 'fenced' };
     if (row?.state === 'done') return { kind: 'completed', response: storedResponse(row) };
