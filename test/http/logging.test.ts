@@ -97,3 +97,30 @@ describe("the worker's SDK logger", () => {
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, name: 'worker', msg: bundlerStats, taskQueue: 'checkout' });
   });
 });
+
+test('a database outage is a warning naming its cause, not an "unhandled error"; a real bug still is one', async () => {
+  const out = new PassThrough();
+  const records: Record<string, unknown>[] = [];
+  out.on('data', (chunk: Buffer) => records.push(...chunk.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)));
+  const app = createBaseApp({ log: { level: 'info', json: true, name: 'order', destination: out } });
+  app.get('/down', async () => {
+    // What Postgres answers while it starts up or shuts down.
+    throw Object.assign(new Error('the database system is starting up'), { code: '57P03' });
+  });
+  app.get('/bug', async () => {
+    throw new TypeError("Cannot read properties of undefined (reading 'id')");
+  });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const down = await fetch(`${base}/down`);
+  const bug = await fetch(`${base}/bug`);
+  await app.close();
+  await new Promise((r) => setImmediate(r));
+  expect(down.status).toBe(503);
+  expect(bug.status).toBe(500);
+  const problems = records.filter((r) => r.msg !== 'request' && !String(r.msg).startsWith('Server listening'));
+  expect(problems).toEqual([
+    expect.objectContaining({ level: 40, msg: 'database unavailable: answered 503', code: '57P03', cause: 'the database system is starting up' }),
+    expect.objectContaining({ level: 50, msg: 'unhandled error' }),
+  ]);
+  expect(problems[0]).not.toHaveProperty('err');
+});

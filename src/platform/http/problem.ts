@@ -127,6 +127,15 @@ export function toProblem(error: FastifyError | Error): Problem {
 
 export function problemErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const problem = toProblem(error);
-  if (problem.status >= 500 && !(error instanceof Problem)) request.log.error({ err: error }, 'unhandled error');
+  if (problem.status >= 500 && !(error instanceof Problem)) {
+    // A database that is down, restarting or out of connections is expected now and then and
+    // answered 503 + Retry-After: a warning naming the cause, not an error with a stack for each
+    // request of an outage (an "unhandled error" is what pages someone).
+    if (problem.kind === 'unavailable') {
+      request.log.warn({ code: (error as { code?: unknown }).code, cause: error.message }, 'database unavailable: answered 503');
+    } else {
+      request.log.error({ err: error }, 'unhandled error');
+    }
+  }
   sendProblem(reply, problem, request.url);
 }
