@@ -144,8 +144,7 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
     let tx: PoolClient | undefined;
     try {
       tx = await pool.connect();
-      await tx.query('BEGIN');
-      if (!(await store.lockClaim(tx, tenant, key, result.owner))) {
+      if (!(await store.beginWithClaimLocked(tx, tenant, key, result.owner))) {
         count(request, 'in_use');
         throw new Problem('idempotency-key-in-use', 'The claim on this key was taken over', {}, { 'Retry-After': '1' });
       }
@@ -194,17 +193,15 @@ async function idempotencyPlugin(app: FastifyInstance, opts: IdempotencyOptions)
         headers: storedHeaders(reply),
         body: typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '',
       };
-      if (status >= 400) {
+      try {
         // A business refusal: undo whatever the handler wrote, keep only the answer.
-        await tx.query('ROLLBACK');
-        await store.complete(tx, tenant, key, owner, response);
-        return payload;
-      }
-      if (!(await store.complete(tx, tenant, key, owner, response))) {
+        if (status >= 400) await store.rollbackAndComplete(tx, tenant, key, owner, response);
+        else await store.completeAndCommit(tx, tenant, key, owner, response);
+      } catch (err) {
+        if ((err as { code?: string }).code !== store.CLAIM_LOST) throw err;
         await tx.query('ROLLBACK');
         return failReply(reply, new Problem('idempotency-key-in-use', 'The claim on this key was lost; retry', {}, { 'Retry-After': '1' }));
       }
-      await tx.query('COMMIT');
       return payload;
     } catch (err) {
       // Commit (or rollback) failed: nothing took effect. Free the key for the retry — after

@@ -1,6 +1,7 @@
 /**
  * The idempotency record's state machine, in SQL. No check-then-act: every transition is one
- * conditional statement whose row count says whether this caller won.
+ * conditional statement whose row count (or, for `complete`, whose raise) says whether this
+ * caller won.
  *
  *   (none) --claim--> in_flight(owner, lease) --complete--> done(response)
  *                         |  \--release (transient failure)--> (none)
@@ -16,13 +17,14 @@
  * of them wins: never both a tombstone and an effect.
  *
  * While a holder runs its handler it keeps the record row locked in its transaction
- * (`lockClaim`). A takeover therefore succeeds only when the lease has expired *and* the holder's
- * transaction is gone (crashed process, dropped connection): an alive-but-slow holder is never
- * raced, and if it loses its claim anyway its `complete` matches no row and it rolls back.
+ * (`beginWithClaimLocked`). A takeover therefore succeeds only when the lease has expired *and*
+ * the holder's transaction is gone (crashed process, dropped connection): an alive-but-slow
+ * holder is never raced, and if it loses its claim anyway its `complete` finds no row, raises,
+ * and nothing of its transaction commits.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import { escapeLiteral, type Pool, type PoolClient, type QueryResult } from 'pg';
 import type { StoredResponse } from './types';
 
 export type { StoredResponse };
@@ -82,17 +84,6 @@ const STATEMENTS = {
     text: insertOrRead('fingerprint, state, owner, lease_expires_at', "$3, 'in_flight', $4, now() + $5 * interval '1 millisecond'"),
   },
   fence: { name: 'idempotency-fence', text: insertOrRead('fingerprint, state, completed_at', "'', 'fenced', now()") },
-  lockClaim: {
-    name: 'idempotency-lock-claim',
-    text: 'SELECT 1 FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3 FOR UPDATE',
-  },
-  complete: {
-    name: 'idempotency-complete',
-    text: `UPDATE idempotency_keys
-              SET state = 'done', owner = NULL, lease_expires_at = NULL, completed_at = now(),
-                  response_status = $4, response_headers = $5, response_body = $6
-            WHERE tenant = $1 AND key = $2 AND owner = $3`,
-  },
   release: { name: 'idempotency-release', text: 'DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2 AND owner = $3' },
 } as const;
 
@@ -178,27 +169,64 @@ async function updateExpiredClaim(
 }
 
 /**
- * Called first inside the handler's transaction: locks the claim row for the transaction's
- * lifetime (proof of liveness for would-be takers). False if the claim was lost meanwhile.
+ * A text as an SQL literal, for the statements sent together in one round trip below (the simple
+ * query protocol that carries several statements has no parameters). pg's `escapeLiteral` doubles
+ * quotes and backslashes; a NUL cannot be part of a query text, and is never in what is sent
+ * here: keys and tenants are printable ASCII, owners UUIDs, a stored body serialised JSON.
  */
-export async function lockClaim(tx: PoolClient, tenant: string, key: string, owner: string): Promise<boolean> {
-  const res = await tx.query({ ...STATEMENTS.lockClaim, values: [tenant, key, owner] });
-  return res.rowCount === 1;
+function literal(text: string): string {
+  if (text.includes('\0')) throw new Error('a NUL character cannot be sent in a query text');
+  return escapeLiteral(text);
 }
 
-/** Stores the response under the claim; false if the claim is no longer ours. */
-export async function complete(
-  db: Pool | PoolClient,
-  tenant: string,
-  key: string,
-  owner: string,
-  response: StoredResponse,
-): Promise<boolean> {
-  const res = await db.query({
-    ...STATEMENTS.complete,
-    values: [tenant, key, owner, response.status, JSON.stringify(response.headers), response.body],
-  });
-  return res.rowCount === 1;
+/** The results of a query text of several statements, one per statement. */
+async function statements(db: PoolClient, ...sql: string[]): Promise<QueryResult[]> {
+  return (await db.query(sql.join('; '))) as unknown as QueryResult[];
+}
+
+/*
+ * Each request through the plugin pays for its round trips to Postgres (on a loopback connection
+ * the send is most of a statement's cost: bench:plugin), so the handler's transaction is opened
+ * with the claim's lock, and committed with the stored response, each in one round trip.
+ */
+
+/**
+ * Opens the handler's transaction and locks the claim row in it, in one round trip: the lock is
+ * held for the transaction's lifetime (proof of liveness for would-be takers). False if the claim
+ * was lost meanwhile; the transaction is open either way.
+ */
+export async function beginWithClaimLocked(tx: PoolClient, tenant: string, key: string, owner: string): Promise<boolean> {
+  const [, lock] = await statements(
+    tx,
+    'BEGIN',
+    `SELECT 1 FROM idempotency_keys WHERE tenant = ${literal(tenant)} AND key = ${literal(key)} AND owner = ${literal(owner)} FOR UPDATE`,
+  );
+  return lock?.rowCount === 1;
+}
+
+/** The claim was no longer ours when the response was to be stored (SQLSTATE of 003_idempotency_complete.sql). */
+export const CLAIM_LOST = 'IK001';
+
+function completeCall(tenant: string, key: string, owner: string, response: StoredResponse): string {
+  const args = [tenant, key, owner, String(response.status), JSON.stringify(response.headers), response.body].map(literal);
+  return `SELECT idempotency_complete(${args.join(', ')})`;
+}
+
+/**
+ * Stores the response under the claim and commits the handler's transaction with it, in one round
+ * trip. Throws (code CLAIM_LOST) if the claim is no longer ours, and then nothing is committed:
+ * the transaction is aborted and must be rolled back.
+ */
+export async function completeAndCommit(tx: PoolClient, tenant: string, key: string, owner: string, response: StoredResponse): Promise<void> {
+  await statements(tx, completeCall(tenant, key, owner, response), 'COMMIT');
+}
+
+/**
+ * A business refusal: rolls the handler's effects back and stores only the answer under the claim,
+ * in one round trip. Throws (code CLAIM_LOST) if the claim is no longer ours.
+ */
+export async function rollbackAndComplete(tx: PoolClient, tenant: string, key: string, owner: string, response: StoredResponse): Promise<void> {
+  await statements(tx, 'ROLLBACK', completeCall(tenant, key, owner, response));
 }
 
 /** Drops our claim after a transient failure, so the next retry runs the handler again. */
