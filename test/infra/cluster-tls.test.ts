@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import { DEV_API_KEY } from '../../src/platform/config';
+import { DEV_API_KEY, loadConfig } from '../../src/platform/config';
+import { collectAuditInput } from '../../tools/audit/collect';
 import { spawnChild } from '../../tools/dev/child';
 import { ROOT } from '../../tools/dev/processes';
 import { freePorts } from '../../tools/dev/wait';
@@ -135,4 +136,16 @@ tlsTest('a worker or an API given another CA fails at start with a clear message
   }
   // Nothing of those two stayed behind.
   expect(processesOf(path.join(dataDir, 'other'))).toEqual([]);
+});
+
+tlsTest('the audit reads the runs over the same TLS settings as the worker and the API', async () => {
+  const res = await fetch(`${state.apiUrls[0]}/checkouts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${DEV_API_KEY}`, 'idempotency-key': 'tls-audit', 'content-type': 'application/json', prefer: 'wait=60' },
+    body: JSON.stringify(sampleCheckoutRequest()),
+  });
+  const { id } = (await res.json()) as { id: string };
+  const input = await collectAuditInput(loadConfig({ ...env, TEMPORAL_ADDRESS: state.temporalAddress }));
+  // durationMs comes only from Temporal's describe: an audit that could not connect has none.
+  expect(input.checkouts.find((c) => c.id === id)).toMatchObject({ status: 'completed', durationMs: expect.any(Number) });
 });

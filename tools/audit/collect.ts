@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { temporalConnectionFailure } from '../../src/platform/temporal-connection';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { Pool } from 'pg';
@@ -110,7 +111,13 @@ export async function collectAuditInput(config: Config, opts: CollectOptions = {
   let connection: Connection | undefined;
   let client = opts.client;
   if (!client) {
-    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: 5_000 }).catch(() => undefined);
+    // The same connection settings as the worker and the API (TLS, API key, namespace): an audit
+    // of a cluster or of Temporal Cloud reads the runs there. Unreachable, it goes on with the
+    // outcomes the API recorded, and says so.
+    connection = await Connection.connect({ ...config.temporal.connection, connectTimeout: 5_000 }).catch((err: unknown) => {
+      process.stderr.write(`audit: ${temporalConnectionFailure(config, err).message}; going on with the recorded outcomes\n`);
+      return undefined;
+    });
     client = connection && new Client({ connection, namespace: config.temporal.namespace });
   }
   try {
