@@ -8,6 +8,7 @@ import { collectAuditInput } from './collect';
 import { auditInvariants } from './invariants';
 import { formatAuditReport } from './report';
 import { loadConfig } from '../../src/platform/config';
+import { runTool } from '../support/run-tool';
 
 async function main(): Promise<number> {
   const report = auditInvariants(await collectAuditInput(loadConfig()));
@@ -15,10 +16,4 @@ async function main(): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error('audit failed to read the system:', err);
-    process.exit(2);
-  },
-);
+runTool(main, { failureCode: 2, report: (err) => console.error('audit failed to read the system:', err) });

@@ -18,6 +18,7 @@ import { actionsOf, actionsTable, compare, countersTable, cpuTable, headlineTabl
 import { appendResults, commandLine, intList, load1, machine, option, positiveInt } from './support/measure';
 import { startBenchStack } from './support/stack';
 import { describeVariant, type WorkerVariant } from './support/worker-options';
+import { runTool } from '../support/run-tool';
 
 const ROUNDS = option('rounds', 4, positiveInt);
 const CONCURRENCY = option('concurrency', [10, 50], intList);
@@ -90,10 +91,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runTool(main);

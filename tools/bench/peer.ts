@@ -34,6 +34,7 @@ import { ROOT } from '../dev/processes';
 import { freePorts } from '../dev/wait';
 import { appendResults, commandLine, drive, fixed, intList, load1, machine, markdownTable, option, positiveInt, ratio, sleep, stats } from './support/measure';
 import { PEER_PACKAGES } from './peer/redis-lock';
+import { runTool } from '../support/run-tool';
 
 const ROUNDS = option('rounds', 3, positiveInt);
 const CONCURRENCY = option('concurrency', [10, 50], intList);
@@ -261,10 +262,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runTool(main);

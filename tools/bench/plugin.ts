@@ -38,6 +38,7 @@ import {
   stats,
 } from './support/measure';
 import { cpuSeconds, delta } from './support/proc';
+import { runTool } from '../support/run-tool';
 
 const ROUNDS = option('rounds', 5, positiveInt);
 const CONCURRENCY = option('concurrency', [10, 50], intList);
@@ -208,10 +209,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runTool(main);

@@ -26,6 +26,7 @@ import { sampleCheckoutRequest } from '../support/samples';
 import { appendResults, commandLine, fixed, intList, load1, machine, markdownTable, option, positiveInt, ratio, stats } from './support/measure';
 import { cpuSeconds, delta, type Watched } from './support/proc';
 import { BENCH_API_KEY, startBenchStack } from './support/stack';
+import { runTool } from '../support/run-tool';
 
 const SIZES = option('sizes', [1000, 10_000, 20_000], intList);
 const CONCURRENCY = option('concurrency', 10, positiveInt);
@@ -248,10 +249,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runTool(main);

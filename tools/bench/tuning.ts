@@ -16,6 +16,7 @@ import { appendResults, commandLine, fixed, intList, load1, machine, markdownTab
 import type { SideName } from './support/sides';
 import { startBenchStack, type BenchStack } from './support/stack';
 import { describeVariant, type WorkerVariant } from './support/worker-options';
+import { runTool } from '../support/run-tool';
 
 interface Variant {
   /** Worker settings on top of the production worker's. */
@@ -200,10 +201,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runTool(main);

@@ -43,6 +43,7 @@ import { PidDir } from '../dev/leftovers';
 import { pidDirOf } from '../dev/sandbox/state';
 import { CHAOS_DELAY_MS, startChaosStack, type ChaosStack } from './stack';
 import { CLUSTER_KILL_TARGETS, clusterInfraRestarts, ensureWorkerKills, startClusterChaosStack, type ClusterChaosStack } from './cluster-stack';
+import { runTool } from '../support/run-tool';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -146,10 +147,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    say(`chaos failed: ${(err as Error).stack ?? String(err)}`);
-    process.exit(2);
-  },
-);
+runTool(main, { failureCode: 2, report: (err) => say(`chaos failed: ${(err as Error).stack ?? String(err)}`) });
