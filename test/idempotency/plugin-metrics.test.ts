@@ -5,13 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from 'pg';
-import { createBaseApp } from '../../src/platform/http/base-app';
-import metrics from '../../src/platform/http/metrics';
 import { requestFingerprint } from '../../src/platform/idempotency/fingerprint';
-import idempotency, { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
+import { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
 import { freshDatabase } from '../support/db';
 import { parseExposition, total } from '../support/prometheus';
-import { widgetMigrations } from '../fixtures/widget-app';
+import { buildWidgetApp, widgetMigrations } from '../fixtures/widget-app';
 
 let pool: Pool;
 let app: FastifyInstance;
@@ -21,37 +19,7 @@ const newKey = () => `metrics-${process.pid}-${Date.now()}-${seq++}`;
 
 beforeAll(async () => {
   ({ pool } = await freshDatabase('idem_metrics', [idempotencyMigrations, widgetMigrations]));
-  app = createBaseApp({ logger: false });
-  await app.register(metrics, { service: 'widgets' });
-  await app.register(idempotency, {
-    pool,
-    retentionMs: 60_000,
-    leaseMs: 5_000,
-    waitMs: 200,
-    purgeIntervalMs: 0,
-    tenantOf: () => 'default',
-    fenceRoute: true,
-  });
-  app.post<{ Body: { name: string; delayMs?: number } }>(
-    '/widgets',
-    {
-      config: { idempotent: true },
-      schema: {
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: { name: { type: 'string' }, delayMs: { type: 'integer', minimum: 0, maximum: 5_000 } },
-        },
-      },
-    },
-    async (request, reply) => {
-      const { tx, tenant, key } = request.idempotency!;
-      await tx.query('INSERT INTO widgets (tenant, key, name) VALUES ($1, $2, $3)', [tenant, key, request.body.name]);
-      if (request.body.delayMs) await new Promise((r) => setTimeout(r, request.body.delayMs));
-      return reply.code(201).send({ name: request.body.name });
-    },
-  );
+  app = await buildWidgetApp(pool, { leaseMs: 5_000, waitMs: 200, tenantOf: () => 'default', fenceRoute: true }, { metricsService: 'widgets' });
   base = await app.listen({ port: 0, host: '127.0.0.1' });
 });
 
@@ -91,9 +59,9 @@ test('each outcome of a key is counted once, under the route', async () => {
 
   // In flight past the 200 ms wait: 409.
   const slow = newKey();
-  const original = post(slow, { name: 'slow', delayMs: 1_000 });
+  const original = post(slow, { name: 'slow', mode: 'slow', delayMs: 1_000 });
   await new Promise((r) => setTimeout(r, 100));
-  expect((await post(slow, { name: 'slow', delayMs: 1_000 })).status).toBe(409); // in_use
+  expect((await post(slow, { name: 'slow', mode: 'slow', delayMs: 1_000 })).status).toBe(409); // in_use
   expect((await original).status).toBe(201); // new
 
   // What a SIGKILLed holder leaves: an expired lease and no transaction. The next request takes it over.
