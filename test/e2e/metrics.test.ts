@@ -15,6 +15,7 @@ import { DEV_API_KEY, DEV_MERCHANT } from '../../src/platform/config';
 import { chargeRequest } from '../../src/saga/requests';
 import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
 import { sampleCheckoutInput, sampleCheckoutRequest } from '../../tools/support/samples';
+import { apiCaller } from '../support/api-client';
 import { eventually } from '../support/eventually';
 import { dashboardExprs, metricNamesOf, scrape, total, value, type Sample } from '../support/prometheus';
 
@@ -46,18 +47,10 @@ async function metrics(endpoint: Endpoint): Promise<Sample[]> {
 const body = (over: Record<string, unknown> = {}) =>
   sampleCheckoutRequest({ email: `buyer-${randomBytes(3).toString('hex')}@example.com`, ...over });
 
+const call = apiCaller(() => stack.urls.api, DEV_API_KEY);
+
 async function checkout(payload: Record<string, unknown>, { key = `m-${randomBytes(6).toString('hex')}`, wait = true } = {}) {
-  const res = await fetch(`${stack.urls.api}/checkouts`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${DEV_API_KEY}`,
-      'idempotency-key': key,
-      'content-type': 'application/json',
-      ...(wait ? { prefer: 'wait=30' } : {}),
-    },
-    body: JSON.stringify(payload),
-  });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any>, key };
+  return { ...(await call('POST', '/checkouts', { key, body: payload, prefer: wait ? 'wait=30' : undefined })), key };
 }
 
 async function getCheckout(id: string): Promise<Record<string, any>> {

@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { DEV_API_KEY } from '../../src/platform/config';
 import { stepKey } from '../../src/saga/keys';
 import { startStack, type Stack } from '../../tools/dev/sandbox/stack';
+import { apiCaller } from '../support/api-client';
 import { eventually } from '../support/eventually';
 import { connectClient, countRuns } from '../support/temporal';
 import { sampleCheckoutRequest } from '../../tools/support/samples';
@@ -33,18 +34,10 @@ afterAll(async () => {
 const body = (over: Record<string, unknown> = {}) =>
   sampleCheckoutRequest({ email: `buyer-${randomBytes(3).toString('hex')}@example.com`, ...over });
 
+const call = apiCaller(() => stack.urls.api, DEV_API_KEY);
+
 async function checkout(payload: Record<string, unknown>, key = `e2e-${randomBytes(6).toString('hex')}`) {
-  const res = await fetch(`${stack.urls.api}/checkouts`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${DEV_API_KEY}`,
-      'idempotency-key': key,
-      'content-type': 'application/json',
-      prefer: 'wait=30',
-    },
-    body: JSON.stringify(payload),
-  });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any>, key };
+  return { ...(await call('POST', '/checkouts', { key, body: payload, prefer: 'wait=30' })), key };
 }
 
 /** A GET on a service, as the worker would make it. */

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, DefaultLogger, Worker } from '@temporalio/worker';
+import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { stepKey } from '../../src/saga/keys';
 import type { CheckoutInput, CheckoutState, RefundState } from '../../src/saga/types';
 import { checkoutWorkflow, getStateQuery } from '../../src/workflows/checkout';
@@ -14,34 +14,24 @@ import * as attrs from '../../src/workflows/search-attributes';
 import { checkoutSearchAttributes } from '../../src/workflows/search-attributes';
 import { FakeServices, gate } from './fake-services';
 import { eventually } from '../support/eventually';
-import { createTestEnv } from './temporal-env';
-import { workflowBundle } from '../support/temporal';
+import { createTestEnv, startWorkflowWorker } from './temporal-env';
 import { sampleCheckoutInput } from '../../tools/support/samples';
 
 jest.setTimeout(120_000);
 
 const taskQueue = `checkout-workflows-${randomUUID()}`;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let stopWorker: (() => Promise<void>) | undefined;
 const services = new FakeServices();
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') }); // activity failures are the point of several tests
   env = await createTestEnv();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    workflowBundle: workflowBundle(),
-    activities: services.activities(),
-  });
-  running = worker.run();
+  stopWorker = await startWorkflowWorker(env, taskQueue, services);
 });
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await stopWorker?.();
   await env?.teardown();
 });
 

@@ -10,7 +10,7 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { stepKey } from '../../src/saga/keys';
 import { COMPENSATION_HISTORY_LIMIT } from '../../src/saga/saga';
 import { COMPENSATION_ATTEMPTS_PER_ROUND } from '../../src/workflows/policies';
@@ -18,8 +18,8 @@ import type { CheckoutInput, CheckoutState, CompensationResume } from '../../src
 import { checkoutWorkflow, getStateQuery } from '../../src/workflows/checkout';
 import * as attrs from '../../src/workflows/search-attributes';
 import { checkoutSearchAttributes, SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
-import { workflowBundle } from '../support/temporal';
 import { sampleCheckoutInput } from '../../tools/support/samples';
+import { startWorkflowWorker } from './temporal-env';
 import { FakeServices } from './fake-services';
 import { createTimeSkippingEnv, locateTestServer } from './time-skipping-server';
 
@@ -32,8 +32,7 @@ const HISTORY_BOUND = 2_000;
 
 const taskQueue = `compensation-can-${randomUUID()}`;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let stopWorker: (() => Promise<void>) | undefined;
 const services = new FakeServices();
 
 beforeAll(async () => {
@@ -46,19 +45,11 @@ beforeAll(async () => {
     namespace,
     searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((key) => [key.name, encodeSearchAttributeIndexedValueType(key.type)!])),
   });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    namespace,
-    taskQueue,
-    workflowBundle: workflowBundle(),
-    activities: services.activities(),
-  });
-  running = worker.run();
+  stopWorker = await startWorkflowWorker(env, taskQueue, services);
 }, 300_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await stopWorker?.();
   await env?.teardown();
 });
 

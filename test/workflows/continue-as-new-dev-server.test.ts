@@ -9,15 +9,15 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { stepKey } from '../../src/saga/keys';
 import type { CheckoutState } from '../../src/saga/types';
 import { checkoutWorkflow, getStateQuery } from '../../src/workflows/checkout';
 import * as attrs from '../../src/workflows/search-attributes';
 import { checkoutSearchAttributes, SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import { eventually } from '../support/eventually';
-import { workflowBundle } from '../support/temporal';
 import { sampleCheckoutInput } from '../../tools/support/samples';
+import { startWorkflowWorker } from './temporal-env';
 import { FakeServices, gate } from './fake-services';
 
 jest.setTimeout(120_000);
@@ -27,8 +27,7 @@ const SUGGEST_AT = 20;
 
 const taskQueue = `compensation-can-dev-${randomUUID()}`;
 let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let stopWorker: (() => Promise<void>) | undefined;
 const services = new FakeServices();
 
 beforeAll(async () => {
@@ -44,19 +43,11 @@ beforeAll(async () => {
       extraArgs: ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${SUGGEST_AT}`],
     },
   });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    workflowBundle: workflowBundle(),
-    activities: services.activities(),
-  });
-  running = worker.run();
+  stopWorker = await startWorkflowWorker(env, taskQueue, services);
 }, 60_000);
 
 afterAll(async () => {
-  worker?.shutdown();
-  await running;
+  await stopWorker?.();
   await env?.teardown();
 });
 
