@@ -13,62 +13,20 @@
  */
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { migrate } from '../../src/platform/db/migrate';
 import { createPool } from '../../src/platform/db/pool';
 import { createBaseApp } from '../../src/platform/http/base-app';
 import { Problem } from '../../src/platform/http/problem';
 import idempotency, { idempotencyMigrations } from '../../src/platform/idempotency/plugin';
+import { insertWidget, mountPlainWidgets, widgetBodySchema, type Widget } from './support/widgets';
 
 const POOL_SIZE = 10;
 const LOG = { level: 'warn', json: true, name: 'plugin-bench' };
 
-const bodySchema = {
-  type: 'object',
-  required: ['name'],
-  additionalProperties: false,
-  properties: {
-    name: { type: 'string', minLength: 1, maxLength: 50 },
-    note: { type: 'string', maxLength: 200 },
-    /** A slow handler: waits this long inside its transaction (the crashed-holder case). */
-    delayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
-  },
-} as const;
-
-interface Widget {
-  name: string;
-  note?: string;
-  delayMs?: number;
-}
-
-/** The handler both mounts share: one INSERT on the transaction it is given. */
-export async function insertWidget(tx: PoolClient, tenant: string, key: string, body: Widget) {
-  const { rows } = await tx.query<{ id: string }>('INSERT INTO bench_widgets (tenant, key, name) VALUES ($1, $2, $3) RETURNING id', [
-    tenant,
-    key,
-    body.name,
-  ]);
-  if (body.delayMs) await new Promise((r) => setTimeout(r, body.delayMs));
-  return { id: rows[0]!.id, name: body.name };
-}
-
 async function plainApp(pool: Pool): Promise<FastifyInstance> {
   const app = createBaseApp({ log: LOG });
-  app.post<{ Body: Widget }>('/widgets', { schema: { body: bodySchema } }, async (request, reply) => {
-    const tx = await pool.connect();
-    try {
-      await tx.query('BEGIN');
-      const widget = await insertWidget(tx, 'bench', String(request.headers['idempotency-key'] ?? ''), request.body);
-      await tx.query('COMMIT');
-      reply.code(201).header('location', `/widgets/${widget.id}`);
-      return widget;
-    } catch (err) {
-      await tx.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      tx.release();
-    }
-  });
+  mountPlainWidgets(app, pool, 'bench');
   return app;
 }
 
@@ -82,7 +40,7 @@ async function idempotentApp(pool: Pool): Promise<FastifyInstance> {
     purgeIntervalMs: 0,
     tenantOf: () => 'bench',
   });
-  app.post<{ Body: Widget }>('/widgets', { config: { idempotent: true }, schema: { body: bodySchema } }, async (request, reply) => {
+  app.post<{ Body: Widget }>('/widgets', { config: { idempotent: true }, schema: { body: widgetBodySchema } }, async (request, reply) => {
     const { tx, tenant, key } = request.idempotency!;
     const widget = await insertWidget(tx, tenant, key, request.body);
     reply.code(201).header('location', `/widgets/${widget.id}`);

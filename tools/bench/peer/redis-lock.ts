@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { createBaseApp } from '../../../src/platform/http/base-app';
+import { mountPlainWidgets } from '../support/widgets';
 
 export const PEER_PACKAGES = ['@node-idempotency/core@1.0.11', '@node-idempotency/storage-adapter-redis@1.0.2'];
 
@@ -42,12 +43,6 @@ const STATUS: Record<string, number> = {
   IDEMPOTENCY_FINGERPRINT_MISSMATCH: 422,
   IDEMPOTENCY_KEY_LEN_EXEEDED: 400,
 };
-
-interface Widget {
-  name: string;
-  note?: string;
-  delayMs?: number;
-}
 
 export async function peerApp(pool: Pool, redisUrl: string, modulesDir: string): Promise<FastifyInstance> {
   const load = createRequire(path.join(modulesDir, 'package.json'));
@@ -99,38 +94,6 @@ export async function peerApp(pool: Pool, redisUrl: string, modulesDir: string):
     return payload;
   });
 
-  app.post<{ Body: Widget }>(
-    '/widgets',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['name'],
-          additionalProperties: false,
-          properties: { name: { type: 'string', minLength: 1, maxLength: 50 }, note: { type: 'string', maxLength: 200 }, delayMs: { type: 'integer', minimum: 0, maximum: 60_000 } },
-        },
-      },
-    },
-    async (request, reply) => {
-      const tx = await pool.connect();
-      try {
-        await tx.query('BEGIN');
-        const { rows } = await tx.query<{ id: string }>('INSERT INTO bench_widgets (tenant, key, name) VALUES ($1, $2, $3) RETURNING id', [
-          'peer',
-          String(request.headers['idempotency-key'] ?? ''),
-          request.body.name,
-        ]);
-        if (request.body.delayMs) await new Promise((r) => setTimeout(r, request.body.delayMs));
-        await tx.query('COMMIT');
-        reply.code(201).header('location', `/widgets/${rows[0]!.id}`);
-        return { id: rows[0]!.id, name: request.body.name };
-      } catch (err) {
-        await tx.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        tx.release();
-      }
-    },
-  );
+  mountPlainWidgets(app, pool, 'peer');
   return app;
 }
