@@ -6,7 +6,14 @@
  * is a workflow task on a worker), and costs the API no database connection.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowHandle,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { formatMoney } from '../../saga/money';
 import type { CheckoutInput, CheckoutState, RefundInput, RefundState } from '../../saga/types';
 import type { checkoutWorkflow } from '../../workflows/checkout';
@@ -92,42 +99,37 @@ export class TemporalGateway {
    * the last state (marked `terminated`) of one ended from outside; null when Temporal does not
    * know the run (never started, or forgotten after its retention).
    */
-  async readCheckout(checkoutId: string): Promise<CheckoutSnapshot | null> {
-    const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
-    try {
-      const description = await handle.describe();
-      const status = description.status.name;
-      const runId = description.runId;
-      if (status === 'COMPLETED') return { state: await handle.result(), runId, final: true };
-      if (status === 'RUNNING' || status === 'CONTINUED_AS_NEW') {
-        return { state: await handle.query<CheckoutState>('getState'), runId, final: false };
-      }
-      if (CLOSED_ABNORMALLY.has(status)) {
-        // A closed run still answers queries (a worker replays it): the state it had reached.
-        const last = await this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId, runId).query<CheckoutState>('getState');
-        return { state: interrupted(last, status), runId, final: true };
-      }
-      return { state: await handle.query<CheckoutState>('getState'), runId, final: false };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
+  readCheckout(checkoutId: string): Promise<CheckoutSnapshot | null> {
+    return unlessUnknown(async () => {
+      const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
+      return this.snapshot(handle, await handle.describe());
+    });
   }
 
   /**
    * The checkout's state if its run has ended, else null — without a query of an open run (each
    * is a workflow task on a worker): what the outcome recorder asks of every run it looks at.
    */
-  async endedCheckout(checkoutId: string): Promise<CheckoutSnapshot | null> {
-    const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
-    try {
-      const { status } = await handle.describe();
-      if (status.name !== 'COMPLETED' && !CLOSED_ABNORMALLY.has(status.name)) return null;
-      return await this.readCheckout(checkoutId);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
+  endedCheckout(checkoutId: string): Promise<CheckoutSnapshot | null> {
+    return unlessUnknown(async () => {
+      const handle = this.client.workflow.getHandle<typeof checkoutWorkflow>(checkoutId);
+      const description = await handle.describe();
+      const status = description.status.name;
+      return status === 'COMPLETED' || CLOSED_ABNORMALLY.has(status) ? this.snapshot(handle, description) : null;
+    });
+  }
+
+  /** The checkout's snapshot from its run's description (one describe per look). */
+  private async snapshot(handle: WorkflowHandle<typeof checkoutWorkflow>, description: WorkflowExecutionDescription): Promise<CheckoutSnapshot> {
+    const status = description.status.name;
+    const runId = description.runId;
+    if (status === 'COMPLETED') return { state: await handle.result(), runId, final: true };
+    if (CLOSED_ABNORMALLY.has(status)) {
+      // A closed run still answers queries (a worker replays it): the state it had reached.
+      const last = await this.client.workflow.getHandle<typeof checkoutWorkflow>(handle.workflowId, runId).query<CheckoutState>('getState');
+      return { state: interrupted(last, status), runId, final: true };
     }
+    return { state: await handle.query<CheckoutState>('getState'), runId, final: false };
   }
 
   /**
@@ -181,38 +183,37 @@ export class TemporalGateway {
   }
 
   /** The refund's result once its run ended, waiting up to `ms`; null while it runs or when Temporal does not know it. */
-  async refundResult(refundId: string, ms: number): Promise<RefundState | null> {
+  refundResult(refundId: string, ms: number): Promise<RefundState | null> {
     const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
-    try {
-      return await this.resultWithin(() => handle.result(), ms);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
+    return unlessUnknown(() => this.resultWithin(() => handle.result(), ms));
   }
 
   /** The refund's result if its run has ended, else null (no query of an open run). */
-  async endedRefund(refundId: string): Promise<{ state: RefundState; final: true } | null> {
+  endedRefund(refundId: string): Promise<{ state: RefundState; final: true } | null> {
     const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
-    try {
+    return unlessUnknown(async () => {
       const { status } = await handle.describe();
-      return status.name === 'COMPLETED' ? { state: await handle.result(), final: true } : null;
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
+      return status.name === 'COMPLETED' ? { state: await handle.result(), final: true as const } : null;
+    });
   }
 
   /** The refund as it stands, without waiting: its result once ended, else its `getState` query. */
-  async readRefund(refundId: string): Promise<{ state: RefundState; final: boolean } | null> {
+  readRefund(refundId: string): Promise<{ state: RefundState; final: boolean } | null> {
     const handle = this.client.workflow.getHandle<typeof refundWorkflow>(refundId);
-    try {
+    return unlessUnknown(async () => {
       const { status } = await handle.describe();
       if (status.name === 'COMPLETED') return { state: await handle.result(), final: true };
       return { state: await handle.query<RefundState>('getState'), final: false };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return null;
-      throw err;
-    }
+    });
+  }
+}
+
+/** `read`'s answer, or null when Temporal does not know the run (never started, or forgotten after its retention). */
+async function unlessUnknown<T>(read: () => Promise<T | null>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
   }
 }
