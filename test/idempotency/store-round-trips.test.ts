@@ -89,7 +89,7 @@ test('a key, a body and a stored response with quotes, backslashes and non-ASCII
   expect(await widgets(key)).toBe(1);
 });
 
-test('a business refusal stores only the answer, in one round trip after the rollback', async () => {
+test('a business refusal is stored as the answer, and its replay is the same refusal', async () => {
   const key = `refused-${seq++}`;
   const send = () =>
     fetch(`${base}/widgets`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ name: 'n', mode: 'business' }) });
