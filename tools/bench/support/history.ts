@@ -133,15 +133,6 @@ export async function meanActions(client: Client, workflowIds: string[]): Promis
   return { ...mean, runs: all.length };
 }
 
-/** One line per event type of a history, for a person checking what was counted. */
-export function eventTypes(events: Event[]): string[] {
-  return events.map((e) => {
-    const name = T[e.eventType ?? 0] ?? String(e.eventType);
-    const marker = e.markerRecordedEventAttributes?.markerName;
-    return `${name.replace(/^EVENT_TYPE_/, '')}${marker ? ` (${marker})` : ''}`;
-  });
-}
-
 /** Prometheus counters of the dev server: `name{labels} value` lines summed by one label, filtered by others. */
 async function counters(metricsUrl: string, name: string, by: string, where: Record<string, string>): Promise<Record<string, number>> {
   const text = await (await fetch(metricsUrl)).text();

@@ -16,7 +16,6 @@ interface Stat {
   own: number;
   /** cutime + cstime (reaped children), in ticks. */
   reaped: number;
-  rssPages: number;
 }
 
 function readStat(pid: number): Stat | undefined {
@@ -30,7 +29,7 @@ function readStat(pid: number): Stat | undefined {
   const fields = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): field n is fields[n - 3].
   const f = (n: number) => Number(fields[n - 3]);
-  return { pid, ppid: f(4), own: f(14) + f(15), reaped: f(16) + f(17), rssPages: f(24) };
+  return { pid, ppid: f(4), own: f(14) + f(15), reaped: f(16) + f(17) };
 }
 
 function allStats(): Stat[] {
@@ -68,18 +67,6 @@ export function cpuSeconds(processes: Watched): Record<string, number> {
   for (const [name, pid] of Object.entries(processes)) {
     const members = tree(pid, stats);
     out[name] = members.reduce((sum, s) => sum + s.own + s.reaped, 0) / TICKS_PER_SECOND;
-  }
-  return out;
-}
-
-const PAGE_BYTES = 4096;
-
-/** Resident memory of each named process tree, in bytes. */
-export function rssBytes(processes: Watched): Record<string, number> {
-  const stats = allStats();
-  const out: Record<string, number> = {};
-  for (const [name, pid] of Object.entries(processes)) {
-    out[name] = tree(pid, stats).reduce((sum, s) => sum + s.rssPages * PAGE_BYTES, 0);
   }
   return out;
 }
